@@ -1,0 +1,84 @@
+"""A generator ready for inference plus what is known about it (``LoadedModel``), and untrained models."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .class_names import ALL_CLASSES
+from .config import GeneratorConfig, resolve_config
+from .generator import Generator
+
+
+@dataclass
+class LoadedModel:
+    """A generator in eval mode, folded for inference (same forward as :class:`Generator`).
+
+    generator: ``forward(z (B, latent_dim) float32, class_index (B,) int64 | None)
+        -> (texture (B, 3, T, T) in [-1, 1], displacement (B, 3, M, M))``.
+    config: its architecture. class_names: for class-conditional models one name per class index
+        (``len == config.n_classes``); for unconditional models the single category it depicts when
+        known (e.g. ``["car"]``) or ``[]`` — use ``conditional`` (not ``class_names``) to decide
+        whether ``class_index`` is needed.
+    provenance: JSON-able facts about where the weights came from (source, created, training info).
+    untrained: True for randomly initialised weights (outputs are noise textures on a plain sphere).
+    source: human-readable origin (a file path, or ``random_init:<preset>``).
+    """
+
+    generator: nn.Module
+    config: GeneratorConfig
+    class_names: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    untrained: bool = False
+    source: str = ""
+
+    @property
+    def conditional(self) -> bool:
+        return self.config.n_classes > 0
+
+
+def default_class_names(config: GeneratorConfig) -> list[str]:
+    if config.n_classes == len(ALL_CLASSES):
+        return list(ALL_CLASSES)
+    return [f"class_{i}" for i in range(config.n_classes)]
+
+
+def build_generator(config: GeneratorConfig, seed: int) -> Generator:
+    """Training-form generator with PyTorch's default init drawn from ``seed`` (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Generator(config)
+
+
+def inference_module(generator: Generator) -> nn.Module:
+    """The eval-mode, folded module that ``LoadedModel.generator`` holds."""
+    from .folding import fold_generator
+    return fold_generator(generator.eval())
+
+
+def random_init_model(preset_or_config: "str | GeneratorConfig", seed: int = 0) -> LoadedModel:
+    """An untrained generator (seeded PyTorch default init; the mesh head is zero so meshes are spheres).
+
+    For tests, benchmarks and the first run before a trained model exists. ``untrained`` is True.
+    """
+    config = resolve_config(preset_or_config)
+    name = preset_or_config if isinstance(preset_or_config, str) else "custom"
+    generator = build_generator(config, seed)
+    return LoadedModel(
+        generator=inference_module(generator),
+        config=config,
+        class_names=default_class_names(config),
+        provenance={"source": "random_init", "preset": name, "seed": seed, "config": config.to_dict()},
+        untrained=True,
+        source=f"random_init:{name}",
+    )
+
+
+def default_model() -> LoadedModel:
+    """The embedded default model. No trained one ships yet: an untrained "small" generator (seed 0).
+
+    A fresh module each call (callers may move it to a device).
+    """
+    return random_init_model("small", seed=0)
