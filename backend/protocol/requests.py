@@ -1,0 +1,185 @@
+"""Typed requests and their validation (shared by the server, which enforces, and the client, which
+checks before sending). Checks that need the server's models (model name, class, texture size) are
+done by :func:`resolve_generate` against the models listed in an ``info`` reply.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence, Union
+
+from .constants import (
+    MAX_COUNT, MAX_ID_LENGTH, MAX_SEED, MAX_TRUNCATION, MIN_TRUNCATION, ErrorCode, Op,
+)
+from .errors import ProtocolError
+from .messages import Message, is_valid_request_id
+
+
+@dataclass(frozen=True)
+class PingRequest:
+    request_id: str
+
+    def fields(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True)
+class InfoRequest:
+    request_id: str
+
+    def fields(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """``generate``: ``count`` meshes, mesh j from seed ``seed + j``.
+
+    Attributes:
+        model: model name from ``info`` (None: the server's default model).
+        class_: class index (int) or class name (str) of a conditional model; None for unconditional.
+        count: 1..MAX_COUNT.  seed: 0..MAX_SEED - count + 1.
+        truncation: sigma of the truncated normal, MIN_TRUNCATION..MAX_TRUNCATION (1.0 = paper default).
+        texture_size: one of the model's ``texture_sizes`` (None: its native size).
+    """
+
+    request_id: str
+    count: int = 1
+    seed: int = 0
+    model: str | None = None
+    class_: int | str | None = None
+    truncation: float = 1.0
+    texture_size: int | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return {"model": self.model, "class": self.class_, "count": self.count, "seed": self.seed,
+                "truncation": self.truncation, "texture_size": self.texture_size}
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """``cancel``: stop the generate whose id is ``target`` (this request has its own id)."""
+
+    request_id: str
+    target: str
+
+    def fields(self) -> dict[str, Any]:
+        return {"target": self.target}
+
+
+Request = Union[PingRequest, InfoRequest, GenerateRequest, CancelRequest]
+OP_OF_REQUEST = {PingRequest: Op.PING, InfoRequest: Op.INFO, GenerateRequest: Op.GENERATE, CancelRequest: Op.CANCEL}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_field(header: Mapping[str, Any], key: str, default: int | None, lo: int, hi: int, rid: str) -> int:
+    value = header.get(key, default)
+    if not _is_int(value):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"'{key}' must be an integer, got {value!r}", rid)
+    if not lo <= value <= hi:
+        raise ProtocolError(ErrorCode.OUT_OF_RANGE, f"'{key}' must be in [{lo}, {hi}], got {value}", rid)
+    return value
+
+
+def parse_request(message: Message) -> Request:
+    """Turn a decoded message into a typed request, checking types and ranges.
+
+    Raises:
+        ProtocolError: UNKNOWN_OP, BAD_REQUEST (missing/wrong type) or OUT_OF_RANGE, with the request id.
+    """
+    rid, header, op = message.request_id, message.header, message.op
+    if op not in Op.ALL:
+        raise ProtocolError(ErrorCode.UNKNOWN_OP, f"unknown op {op[:40]!r}; expected one of {sorted(Op.ALL)}", rid)
+    if message.arrays:
+        raise ProtocolError(ErrorCode.BAD_FRAMES, f"a {op} request carries no arrays", rid)
+    if op == Op.PING:
+        return PingRequest(rid)
+    if op == Op.INFO:
+        return InfoRequest(rid)
+    if op == Op.CANCEL:
+        target = header.get("target")
+        if not is_valid_request_id(target):
+            raise ProtocolError(ErrorCode.BAD_REQUEST,
+                                f"'target' must be the id (1-{MAX_ID_LENGTH} ASCII characters) of a generate request, "
+                                f"got {target!r}", rid)
+        return CancelRequest(rid, target)
+
+    count = _int_field(header, "count", 1, 1, MAX_COUNT, rid)
+    seed = _int_field(header, "seed", 0, 0, MAX_SEED - count + 1, rid)
+    model = header.get("model")
+    if model is not None and (not isinstance(model, str) or not model or len(model) > 256):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"'model' must be a model name or null, got {model!r}", rid)
+    class_ = header.get("class")
+    if class_ is not None and not _is_int(class_) and not (isinstance(class_, str) and 0 < len(class_) <= 256):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"'class' must be a class index, a class name or null, got {class_!r}",
+                            rid)
+    truncation = header.get("truncation", 1.0)
+    if not isinstance(truncation, (int, float)) or isinstance(truncation, bool):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"'truncation' must be a number, got {truncation!r}", rid)
+    if not (math.isfinite(truncation) and MIN_TRUNCATION <= truncation <= MAX_TRUNCATION):
+        raise ProtocolError(ErrorCode.OUT_OF_RANGE,
+                            f"'truncation' must be in [{MIN_TRUNCATION}, {MAX_TRUNCATION}], got {truncation}", rid)
+    texture_size = header.get("texture_size")
+    if texture_size is not None:
+        texture_size = _int_field(header, "texture_size", None, 1, 1 << 16, rid)
+    return GenerateRequest(rid, count=count, seed=seed, model=model, class_=class_, truncation=float(truncation),
+                           texture_size=texture_size)
+
+
+@dataclass(frozen=True)
+class ResolvedGenerate:
+    """A generate request checked against a model: concrete model name, class index, texture size."""
+
+    request: GenerateRequest
+    model: str
+    class_index: int | None
+    texture_size: int
+
+
+def resolve_generate(request: GenerateRequest, models: Sequence[Mapping[str, Any]],
+                     default_model: str) -> ResolvedGenerate:
+    """Check model, class and texture size against the model descriptions of an ``info`` reply.
+
+    Args:
+        models: entries of ``info["models"]`` (``name``, ``classes`` list of names, ``texture_sizes``).
+        default_model: the name used when the request names none.
+
+    Raises:
+        ProtocolError: UNKNOWN_MODEL, UNKNOWN_CLASS or OUT_OF_RANGE (texture size), with a hint.
+    """
+    rid = request.request_id
+    name = request.model or default_model
+    by_name = {m["name"]: m for m in models}
+    if name not in by_name:
+        raise ProtocolError(ErrorCode.UNKNOWN_MODEL, f"no model named {name!r}; this server has {sorted(by_name)}", rid)
+    model = by_name[name]
+    classes = list(model.get("classes") or [])
+    class_index: int | None
+    if request.class_ is None:
+        if classes:
+            raise ProtocolError(ErrorCode.UNKNOWN_CLASS,
+                                f"model {name!r} is class-conditional: pass 'class' (0-{len(classes) - 1} or a name "
+                                f"such as {classes[0]!r})", rid)
+        class_index = None
+    elif not classes:
+        raise ProtocolError(ErrorCode.UNKNOWN_CLASS,
+                            f"model {name!r} is unconditional: leave 'class' null (got {request.class_!r})", rid)
+    elif isinstance(request.class_, str):
+        if request.class_ not in classes:
+            raise ProtocolError(ErrorCode.UNKNOWN_CLASS,
+                                f"model {name!r} has no class {request.class_!r}; classes: {classes[:20]}", rid)
+        class_index = classes.index(request.class_)
+    else:
+        if not 0 <= request.class_ < len(classes):
+            raise ProtocolError(ErrorCode.UNKNOWN_CLASS,
+                                f"class index {request.class_} is outside [0, {len(classes) - 1}] for model {name!r}", rid)
+        class_index = request.class_
+    sizes = list(model["texture_sizes"])
+    size = request.texture_size if request.texture_size is not None else max(sizes)
+    if size not in sizes:
+        raise ProtocolError(ErrorCode.OUT_OF_RANGE,
+                            f"texture_size {size} is not offered by model {name!r}; choose one of {sizes}", rid)
+    return ResolvedGenerate(request, name, class_index, size)
