@@ -9,6 +9,7 @@ Public API::
     truncated_normal                                # latents (§4.1)
     mirror_half_width, average_poles                # map symmetry helpers (§2.4, §2.6)
 """
+from .checkpoints import load_model, save_model
 from .class_names import ALL_CLASSES, class_names_for
 from .config import PRESETS, GeneratorConfig, resolve_config
 from .errors import CheckpointError
@@ -20,6 +21,6 @@ from .symmetry import average_poles, mirror_half_width
 
 __all__ = [
     "ALL_CLASSES", "CheckpointError", "FoldedGenerator", "Generator", "GeneratorConfig", "LoadedModel",
-    "PRESETS", "average_poles", "class_names_for", "default_model", "fold_generator", "mirror_half_width",
-    "random_init_model", "resolve_config", "truncated_normal",
+    "PRESETS", "average_poles", "class_names_for", "default_model", "fold_generator", "load_model", "mirror_half_width",
+    "random_init_model", "resolve_config", "save_model", "truncated_normal",
 ]

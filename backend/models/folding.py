@@ -28,8 +28,9 @@ def spectral_normalised_weight(conv: nn.Conv2d) -> Tensor:
 
 def plain_conv(conv: nn.Conv2d, weight: Tensor) -> nn.Conv2d:
     """A copy of ``conv``'s geometry (no spectral norm) holding ``weight`` and its bias if any."""
-    out = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding,
-                    bias=conv.bias is not None, device=weight.device, dtype=weight.dtype)
+    out = nn.utils.skip_init(nn.Conv2d, conv.in_channels, conv.out_channels, conv.kernel_size,
+                             padding=conv.padding, bias=conv.bias is not None, device=weight.device,
+                             dtype=weight.dtype)
     with torch.no_grad():
         out.weight.copy_(weight)
         if conv.bias is not None:
@@ -98,7 +99,8 @@ class FoldedGenerator(nn.Module):
                 slices.setdefault(name, []).append((offset, offset + len(b_a), offset + 2 * len(b_a)))
                 offset += 2 * len(b_a)
         dtype = generator.fc.weight.dtype
-        self.affine = nn.Linear(self.config.condition_dim, offset, device=generator.fc.weight.device, dtype=dtype)
+        self.affine = nn.utils.skip_init(nn.Linear, self.config.condition_dim, offset,
+                                         device=generator.fc.weight.device, dtype=dtype)
         with torch.no_grad():
             self.affine.weight.copy_(torch.cat(weights).to(dtype))
             self.affine.bias.copy_(torch.cat(biases).to(dtype))
