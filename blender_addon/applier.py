@@ -1,0 +1,190 @@
+"""The main-thread side: turn worker events into objects. :func:`process_events` is a plain function that the
+``bpy.app.timers`` callback calls; headless scripts and tests (where timers never fire) call it directly or use
+:func:`wait_until_idle`.
+"""
+from __future__ import annotations
+
+import time
+
+import bpy
+from mathutils import Vector
+
+from . import jobs, object_properties, scene_builder
+from .runtime import STATE, JobState, Slot
+
+TIMER_INTERVAL_BUSY = 0.05
+TIMER_INTERVAL_IDLE = 0.5
+
+
+def process_events(time_budget: float = 0.05) -> int:
+    """Apply what the IO thread delivered, for up to about ``time_budget`` seconds (at least one event).
+
+    Returns the number of events handled. Never raises for backend problems: they end up in the job's or the
+    connection's ``message`` / ``error``.
+    """
+    worker = STATE.worker
+    if worker is None:
+        return 0
+    start = time.perf_counter()
+    handled = 0
+    while True:
+        events = worker.events(limit=1)
+        if not events:
+            break
+        _handle(events[0])
+        handled += 1
+        if time.perf_counter() - start > time_budget:
+            break
+    if handled:
+        _redraw()
+    return handled
+
+
+def wait_until_idle(timeout: float = 120.0, poll: float = 0.01) -> bool:
+    """Apply events until no job is running and no connection check is pending (for scripts / background mode).
+
+    Returns False if ``timeout`` seconds passed first.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        process_events(time_budget=1.0)
+        if not any(j.status == "running" for j in STATE.jobs.values()) and not STATE.connection.pending:
+            return True
+        time.sleep(poll)
+    return False
+
+
+def _handle(event) -> None:
+    if isinstance(event, jobs.InfoReady):
+        _on_info(event)
+    elif isinstance(event, jobs.InfoFailed):
+        connection = STATE.connection
+        connection.pending = False
+        connection.info = None
+        connection.error = event.message
+    elif isinstance(event, jobs.MeshReady):
+        job = STATE.jobs.get(event.job_id)
+        if job is not None and job.status == "running":  # meshes of a cancelled job are dropped
+            try:
+                _build(job, job.slots[event.slot], event.mesh)
+            except Exception as exc:  # a broken result must not kill the timer
+                _end(job, "failed", f"could not build object: {type(exc).__name__}: {exc}")
+                if STATE.worker is not None:
+                    STATE.worker.cancel(job.job_id)
+    elif isinstance(event, jobs.JobEnded):
+        job = STATE.jobs.get(event.job_id)
+        if job is not None and job.status == "running":
+            if event.status == "done" and len(job.built) < job.total:
+                _end(job, "failed", f"the backend ended the job after {len(job.built)} of {job.total} objects")
+            else:
+                _end(job, event.status, event.message)
+
+
+def _on_info(event: jobs.InfoReady) -> None:
+    connection = STATE.connection
+    connection.pending = False
+    connection.error = ""
+    connection.info = event.info
+    topology = event.info.topology
+    if topology.key not in STATE.topologies:
+        STATE.topologies[topology.key] = scene_builder.Topology.from_arrays(
+            topology.vertex_count, topology.faces, topology.uvs, topology.face_uvs)
+
+
+def _end(job: JobState, status: str, message: str = "") -> None:
+    job.status = status
+    job.finished = time.perf_counter()
+    n = len(job.built)
+    if status == "done":
+        job.message = f"{job.label}: {n} object{'s' if n != 1 else ''} in {job.finished - job.started:.1f} s"
+    elif status == "cancelled":
+        job.message = f"{job.label} cancelled: kept the {n} complete object{'s' if n != 1 else ''}"
+    else:
+        job.message = message or f"{job.label} failed"
+    STATE.last_report = job.message
+    if n:
+        _push_undo(f"gan3d: {job.label}")
+
+
+def _push_undo(message: str) -> None:
+    # One undo step for the whole batch: the objects were added by timer calls, which record no undo steps.
+    try:
+        if bpy.ops.ed.undo_push.poll():
+            bpy.ops.ed.undo_push(message=message)
+    except RuntimeError:
+        pass  # no undo stack (background mode)
+
+
+def _build(job: JobState, slot: Slot, mesh) -> None:
+    topology = STATE.topologies.get(mesh.topology_key)
+    if topology is None:
+        raise RuntimeError("the backend's mesh topology changed; press Connect and generate again")
+    scene = bpy.data.scenes.get(job.scene_name) or bpy.context.scene
+    provenance = slot.provenance
+    name = object_name(provenance)
+    data = scene_builder.build_data(name, mesh.vertices, mesh.texture, topology, provenance.target_length)
+    if slot.replace:
+        obj = bpy.data.objects.get(slot.replace)
+        if obj is None or obj.type != "MESH":
+            scene_builder.remove_mesh_with_materials(data)  # the user deleted it meanwhile
+            return
+        scene_builder.replace_data(obj, data)
+        obj.name = name
+    else:
+        location = Vector(slot.location)
+        if slot.snap_to_ground:
+            location.z = ground_height(scene, location)
+        obj = scene_builder.create_object(name, data, scene_builder.generated_collection(scene), location, slot.yaw)
+    object_properties.write(obj, provenance)
+    job.built.append(obj.name)
+
+
+def object_name(provenance) -> str:
+    return f"{provenance.class_name or 'car'}_{provenance.seed}"
+
+
+def ground_height(scene, location: Vector, max_skips: int = 16) -> float:
+    """z of the first surface below (or up to 1 km above) ``location`` that is not a generated object; else its z."""
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    generated = bpy.data.collections.get(scene_builder.COLLECTION_NAME)
+    skip = set(generated.all_objects) if generated is not None else set()
+    origin = Vector((location.x, location.y, location.z + 1000.0))
+    down = Vector((0.0, 0.0, -1.0))
+    for _ in range(max_skips):
+        hit, where, _normal, _index, obj, _matrix = scene.ray_cast(depsgraph, origin, down)
+        if not hit:
+            break
+        if obj is not None and getattr(obj, "original", obj) not in skip:
+            return where.z
+        origin = where + down * 1e-3
+    return location.z
+
+
+def _redraw() -> None:
+    wm = getattr(bpy.context, "window_manager", None)
+    if wm is None:
+        return
+    for window in wm.windows:
+        for area in window.screen.areas:
+            if area.type in ("VIEW_3D", "PREFERENCES"):
+                area.tag_redraw()
+
+
+def timer() -> float:
+    """The ``bpy.app.timers`` callback (persistent across file loads)."""
+    from . import backend_process
+
+    process_events()
+    backend_process.tick()
+    busy = any(j.status == "running" for j in STATE.jobs.values()) or STATE.connection.pending
+    return TIMER_INTERVAL_BUSY if busy else TIMER_INTERVAL_IDLE
+
+
+def register() -> None:
+    if not bpy.app.timers.is_registered(timer):
+        bpy.app.timers.register(timer, first_interval=0.1, persistent=True)
+
+
+def unregister() -> None:
+    if bpy.app.timers.is_registered(timer):
+        bpy.app.timers.unregister(timer)

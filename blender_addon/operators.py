@@ -1,0 +1,310 @@
+"""Operators. They only validate, compute where objects go, and enqueue work: nothing here waits for the network.
+Objects are built later on the main thread by :mod:`.applier` as meshes arrive.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import bpy
+import numpy as np
+from mathutils import geometry
+
+from . import addressing, backend_process, messages, object_properties, placement, preferences, properties, runtime
+from .jobs import RequestSpec
+from .object_properties import Provenance
+from .runtime import STATE, JobState, Slot
+
+MAX_UI_SEED = properties.MAX_UI_SEED
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+def _worker_or_report(op, context):
+    try:
+        worker = preferences.worker(context)
+    except addressing.AddressError as exc:
+        op.report({"ERROR"}, messages.describe(exc, "", 0))
+        return None
+    problem = online_access_problem(worker.address)
+    if problem:
+        op.report({"ERROR"}, problem)
+        return None
+    return worker
+
+
+def online_access_problem(address: str) -> str:
+    """'' when Blender may talk to ``address``. A backend on this computer is always allowed (documented);
+    a remote one needs Blender's "Allow Online Access" (4.2+)."""
+    if addressing.is_loopback(address) or getattr(bpy.app, "online_access", True):
+        return ""
+    forced = getattr(bpy.app, "online_access_override", False)
+    where = ("Blender was started with --offline-mode" if forced
+             else "enable Preferences › System › Network › Allow Online Access")
+    return (f"Blender's online access is off, so the remote backend at {address} cannot be used: {where} "
+            "(a backend on this computer works without it)")
+
+
+def _connected_poll(cls, context) -> bool:
+    if STATE.connection.info is None:
+        cls.poll_message_set("Not connected to a backend: press Connect (start it with `python -m backend.serve`)")
+        return False
+    if runtime.running_jobs():
+        cls.poll_message_set("A batch is running: wait for it or press Cancel")
+        return False
+    return True
+
+
+def _submit(context, label: str, slots: list[Slot], requests: list[RequestSpec], worker) -> JobState:
+    job_id = worker.submit(requests)
+    job = JobState(job_id, label, context.scene.name, slots)
+    STATE.jobs[job_id] = job
+    STATE.last_report = ""
+    return job
+
+
+def _class_request(provenance: Provenance):
+    return provenance.class_name or None
+
+
+def world_triangles(obj, depsgraph) -> np.ndarray:
+    """(F, 3, 3) world-space triangles of a mesh object's evaluated geometry, counter-clockwise from outside."""
+    evaluated = obj.evaluated_get(depsgraph)
+    mesh = evaluated.to_mesh()
+    try:
+        mesh.calc_loop_triangles()
+        co = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
+        mesh.vertices.foreach_get("co", co)
+        tris = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int64)
+        mesh.loop_triangles.foreach_get("vertices", tris)
+    finally:
+        evaluated.to_mesh_clear()
+    matrix = np.array(obj.matrix_world, dtype=np.float64)
+    world = co.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
+    triangles = world[tris.reshape(-1, 3)]
+    if np.linalg.det(matrix[:3, :3]) < 0:  # a mirrored object flips the winding
+        triangles = triangles[:, ::-1]
+    return triangles
+
+
+def curve_polyline(obj) -> np.ndarray:
+    """(N, 3) world-space points along the first spline of a curve object (Bézier segments sampled)."""
+    if not obj.data.splines:
+        raise placement.PlacementError(f"curve {obj.name!r} has no splines")
+    spline = obj.data.splines[0]
+    points = []
+    if spline.type == "BEZIER":
+        bezier = list(spline.bezier_points)
+        pairs = list(zip(bezier, bezier[1:])) + ([(bezier[-1], bezier[0])] if spline.use_cyclic_u else [])
+        steps = max(spline.resolution_u, 4) * 4
+        for a, b in pairs:
+            segment = geometry.interpolate_bezier(a.co, a.handle_right, b.handle_left, b.co, steps + 1)
+            points.extend(segment if not points else segment[1:])
+    else:  # POLY / NURBS: the control polygon
+        points = [p.co.xyz for p in spline.points]
+        if spline.use_cyclic_u and points:
+            points.append(points[0])
+    local = np.array([tuple(p) for p in points], dtype=np.float64).reshape(-1, 3)
+    matrix = np.array(obj.matrix_world, dtype=np.float64)
+    return local @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def compute_layout(context, settings, count: int, rng: np.random.Generator) -> placement.Layout:
+    """Where ``count`` new objects go for the panel's placement settings. Raises PlacementError."""
+    cursor = np.array(context.scene.cursor.location, dtype=np.float64)
+    pitch = settings.pitch()
+    mode = settings.placement
+    active = context.active_object
+    if mode == "CURSOR":
+        layout = placement.at_point(count, cursor, pitch)
+    elif mode == "GRID":
+        layout = placement.grid(count, cursor, pitch)
+    elif mode == "SCATTER":
+        if active is None or active.type != "MESH":
+            raise placement.PlacementError("Scatter on Surface needs an active mesh object to scatter on "
+                                           "(select the ground)")
+        layout = placement.scatter_on_surface(count, world_triangles(active, context.evaluated_depsgraph_get()),
+                                              pitch, rng)
+    elif mode == "CURVE":
+        if active is None or active.type != "CURVE":
+            raise placement.PlacementError("Along Curve needs an active curve object (select the curve)")
+        return placement.along_polyline(count, curve_polyline(active), pitch)
+    else:
+        raise placement.PlacementError(f"unknown placement {mode!r}")
+    return placement.with_random_yaw(layout, rng) if settings.random_yaw else layout
+
+
+# -- operators --------------------------------------------------------------------------------------
+
+class GAN3D_OT_connect(bpy.types.Operator):
+    """Connect to the backend and read its models, classes and device"""
+
+    bl_idname = "gan3d.connect"
+    bl_label = "Connect"
+
+    def execute(self, context):
+        worker = _worker_or_report(self, context)
+        if worker is None:
+            return {"CANCELLED"}
+        STATE.connection.pending = False
+        runtime.request_info(worker)
+        return {"FINISHED"}
+
+
+class GAN3D_OT_generate(bpy.types.Operator):
+    """Generate textured 3D objects with the backend and place them in the scene"""
+
+    bl_idname = "gan3d.generate"
+    bl_label = "Generate 3D Car"
+
+    @classmethod
+    def poll(cls, context):
+        return _connected_poll(cls, context)
+
+    def execute(self, context):
+        worker = _worker_or_report(self, context)
+        if worker is None:
+            return {"CANCELLED"}
+        settings = context.scene.gan3d
+        model = properties.current_model(settings)
+        count = settings.count
+        if settings.randomise_seed:
+            settings.seed = runtime.random_seed(MAX_UI_SEED - count + 1)
+        seed = min(settings.seed, MAX_UI_SEED - count + 1)
+        class_name, class_value = properties.class_choice(settings)
+        texture_size = properties.texture_size_choice(settings) or model.texture_size
+        try:
+            layout = compute_layout(context, settings, count, np.random.default_rng(seed))
+        except placement.PlacementError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        class_index = model.classes.index(class_name) if class_name else -1
+        slots = [Slot(Provenance(model.name, class_name, class_index, seed + j, settings.truncation,
+                                 settings.target_length, texture_size, model.untrained),
+                      location=tuple(layout.positions[j]), yaw=float(layout.yaws[j]),
+                      snap_to_ground=settings.snap_to_ground and settings.placement != "SCATTER")
+                 for j in range(count)]
+        request = RequestSpec(count, seed, model.name, class_value, settings.truncation, texture_size)
+        _submit(context, f"Generate {count} {class_name or 'car'}{'s' if count > 1 else ''}", slots, [request], worker)
+        if model.untrained:
+            self.report({"WARNING"}, f"Model {model.name!r} is untrained: expect noise-like blobs, not cars")
+        return {"FINISHED"}
+
+
+def _selected_generated(context) -> list:
+    return [o for o in context.selected_objects if o.type == "MESH" and object_properties.is_generated(o)]
+
+
+class GAN3D_OT_regenerate(bpy.types.Operator):
+    """Replace the selected generated objects (new seeds, or their seeds with the panel's class), keeping their
+    location, rotation, scale and collections"""
+
+    bl_idname = "gan3d.regenerate"
+    bl_label = "Regenerate Selected"
+
+    @classmethod
+    def poll(cls, context):
+        if not _connected_poll(cls, context):
+            return False
+        if not _selected_generated(context):
+            cls.poll_message_set("Select objects made by gan3d (they carry gan3d_* custom properties)")
+            return False
+        return True
+
+    def execute(self, context):
+        worker = _worker_or_report(self, context)
+        if worker is None:
+            return {"CANCELLED"}
+        settings = context.scene.gan3d
+        objects = _selected_generated(context)
+        slots, requests = [], []
+        if settings.regenerate_mode == "NEW_SEED":
+            groups: OrderedDict = OrderedDict()
+            for obj in objects:
+                p = object_properties.read(obj)
+                groups.setdefault((p.model, p.class_name, p.truncation, p.texture_size), []).append((obj, p))
+            for (model, class_name, truncation, texture_size), members in groups.items():
+                base = runtime.random_seed(MAX_UI_SEED - len(members) + 1)
+                requests.append(RequestSpec(len(members), base, model, class_name or None, truncation,
+                                            texture_size or None))
+                for j, (obj, p) in enumerate(members):
+                    slots.append(Slot(Provenance(p.model, p.class_name, p.class_index, base + j, p.truncation,
+                                                 p.target_length, p.texture_size, p.untrained), replace=obj.name))
+        else:
+            class_name, class_value = properties.class_choice(settings)
+            for obj in objects:
+                p = object_properties.read(obj)
+                model = STATE.connection.info.model(p.model) if p.model in {
+                    m.name for m in STATE.connection.info.models} else None
+                class_index = model.classes.index(class_name) if (model and class_name in model.classes) else -1
+                requests.append(RequestSpec(1, p.seed, p.model, class_value, p.truncation, p.texture_size or None))
+                slots.append(Slot(Provenance(p.model, class_name, class_index, p.seed, p.truncation,
+                                             p.target_length, p.texture_size, p.untrained), replace=obj.name))
+        _submit(context, f"Regenerate {len(slots)} object{'s' if len(slots) > 1 else ''}", slots, requests, worker)
+        return {"FINISHED"}
+
+
+class GAN3D_OT_reproduce(bpy.types.Operator):
+    """Rebuild the selected generated objects exactly from their stored model, class, seed and truncation"""
+
+    bl_idname = "gan3d.reproduce"
+    bl_label = "Reproduce"
+
+    @classmethod
+    def poll(cls, context):
+        return GAN3D_OT_regenerate.poll.__func__(cls, context)
+
+    def execute(self, context):
+        worker = _worker_or_report(self, context)
+        if worker is None:
+            return {"CANCELLED"}
+        slots, requests = [], []
+        for obj in _selected_generated(context):
+            p = object_properties.read(obj)
+            requests.append(RequestSpec(1, p.seed, p.model, _class_request(p), p.truncation, p.texture_size or None))
+            slots.append(Slot(p, replace=obj.name))
+        _submit(context, f"Reproduce {len(slots)} object{'s' if len(slots) > 1 else ''}", slots, requests, worker)
+        return {"FINISHED"}
+
+
+class GAN3D_OT_cancel(bpy.types.Operator):
+    """Stop the running batch on the server; objects already built stay"""
+
+    bl_idname = "gan3d.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return bool(runtime.running_jobs())
+
+    def execute(self, context):
+        from . import applier
+
+        for job in runtime.running_jobs():
+            if STATE.worker is not None:
+                STATE.worker.cancel(job.job_id)
+            applier._end(job, "cancelled")  # results still in flight are dropped from now on
+        return {"FINISHED"}
+
+
+class GAN3D_OT_start_backend(bpy.types.Operator):
+    """Start the local backend with the command set in Preferences, then connect to it"""
+
+    bl_idname = "gan3d.start_backend"
+    bl_label = "Start Backend"
+
+    def execute(self, context):
+        prefs = preferences.get(context)
+        worker = _worker_or_report(self, context)
+        if worker is None:
+            return {"CANCELLED"}
+        try:
+            process = backend_process.start(prefs.backend_command, bpy.path.abspath(prefs.backend_directory), worker)
+        except backend_process.BackendStartError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Backend starting (pid {process.pid}); it connects when ready")
+        return {"FINISHED"}
+
+
+CLASSES = (GAN3D_OT_connect, GAN3D_OT_generate, GAN3D_OT_regenerate, GAN3D_OT_reproduce, GAN3D_OT_cancel,
+           GAN3D_OT_start_backend)

@@ -1,0 +1,160 @@
+"""Placement math, address parsing, messages and object properties: the add-on's bpy-free modules."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blender_addon import addressing, messages, object_properties, placement
+
+
+def _no_overlap(layout: placement.Layout, footprint: float) -> bool:
+    p = layout.positions[:, :2]
+    d = np.linalg.norm(p[:, None] - p[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    return bool(d.min() >= footprint - 1e-9) if len(p) > 1 else True
+
+
+@given(count=st.integers(1, 60), pitch=st.floats(0.5, 20.0))
+@settings(max_examples=40, deadline=None)
+def test_grid_is_centred_and_keeps_pitch(count, pitch):
+    layout = placement.grid(count, (1.0, 2.0, 3.0), pitch)
+    assert layout.positions.shape == (count, 3)
+    assert np.allclose(layout.positions[:, 2], 3.0)
+    assert _no_overlap(layout, pitch)
+    columns = math.ceil(math.sqrt(count))
+    assert len(np.unique(np.round(layout.positions[:, 0], 6))) == min(count, columns)
+    # centred on the cursor: the bounding box of the grid is symmetric around it
+    lo, hi = layout.positions[:, :2].min(0), layout.positions[:, :2].max(0)
+    assert np.allclose((lo + hi) / 2, (1.0, 2.0), atol=1e-9)
+
+
+def test_at_point_row_is_centred_on_cursor():
+    layout = placement.at_point(3, (5.0, 0.0, 1.0), 6.0)
+    assert np.allclose(layout.positions, [[-1.0, 0, 1], [5.0, 0, 1], [11.0, 0, 1]])
+    assert np.allclose(layout.yaws, 0)
+
+
+def test_footprint_covers_any_yaw():
+    # A length x length square turned by 45 degrees needs length * sqrt(2).
+    assert placement.footprint_diameter(4.5, False) == 4.5
+    assert placement.footprint_diameter(4.5, True) == pytest.approx(4.5 * math.sqrt(2))
+
+
+def _plane(size: float, z: float = 0.0, flip: bool = False) -> np.ndarray:
+    a, b, c, d = (np.array(v, float) for v in ([-size, -size, z], [size, -size, z], [size, size, z], [-size, size, z]))
+    tris = np.array([[a, b, c], [a, c, d]])
+    return tris[:, ::-1] if flip else tris
+
+
+def test_scatter_respects_min_distance_and_stays_on_surface():
+    rng = np.random.default_rng(0)
+    layout = placement.scatter_on_surface(12, _plane(20.0, z=0.5), 6.0, rng)
+    assert _no_overlap(layout, 6.0)
+    assert np.all(np.abs(layout.positions[:, :2]) <= 20.0)
+    assert np.allclose(layout.positions[:, 2], 0.5)
+
+
+def test_scatter_is_reproducible_from_the_seed():
+    a = placement.scatter_on_surface(5, _plane(20.0), 4.0, np.random.default_rng(7))
+    b = placement.scatter_on_surface(5, _plane(20.0), 4.0, np.random.default_rng(7))
+    assert np.array_equal(a.positions, b.positions)
+
+
+def test_scatter_ignores_downward_faces_and_reports_full_surface():
+    with pytest.raises(placement.PlacementError, match="upward-facing"):
+        placement.scatter_on_surface(1, _plane(5.0, flip=True), 1.0, np.random.default_rng(0))
+    with pytest.raises(placement.PlacementError, match="only .* of 50"):
+        placement.scatter_on_surface(50, _plane(5.0), 6.0, np.random.default_rng(0))
+
+
+def test_along_polyline_spacing_and_heading():
+    # An L-shaped path: 10 m along +x, then 10 m along +y.
+    path = np.array([[0, 0, 0], [10, 0, 0], [10, 10, 0]], float)
+    layout = placement.along_polyline(4, path, 5.0)
+    assert np.allclose(layout.positions, [[0, 0, 0], [5, 0, 0], [10, 0, 0], [10, 5, 0]])
+    # front (-y) turned by yaw must point along the path: yaw θ sends -y to (sin θ, -cos θ)
+    fronts = np.stack([np.sin(layout.yaws), -np.cos(layout.yaws)], axis=1)
+    assert np.allclose(fronts[:2], [[1, 0], [1, 0]], atol=1e-9)
+    assert np.allclose(fronts[3], [0, 1], atol=1e-9)
+    with pytest.raises(placement.PlacementError, match="20.00 m long"):
+        placement.along_polyline(10, path, 5.0)
+
+
+def test_normalisation_puts_origin_at_bottom_centre_and_scales_length():
+    rng = np.random.default_rng(1)
+    v = rng.uniform(-1, 1, (962, 3)) * [0.4, 1.0, 0.5] + [0.1, -0.2, 0.3]
+    scale, offset = placement.normalisation(v, 4.5)
+    w = v * scale + offset
+    lo, hi = w.min(0), w.max(0)
+    assert max(hi[0] - lo[0], hi[1] - lo[1]) == pytest.approx(4.5)
+    assert lo[2] == pytest.approx(0.0, abs=1e-12)
+    assert (lo[0] + hi[0]) / 2 == pytest.approx(0.0, abs=1e-12)
+    assert (lo[1] + hi[1]) / 2 == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(placement.PlacementError):
+        placement.normalisation(v, 0.0)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("127.0.0.1:5577", "tcp://127.0.0.1:5577"),
+    ("localhost:6000", "tcp://localhost:6000"),
+    ("tcp://gpu-box.lan:5577/", "tcp://gpu-box.lan:5577"),
+    (" 5577 ", "tcp://127.0.0.1:5577"),
+    (":5577", "tcp://127.0.0.1:5577"),
+    ("[::1]:5577", "tcp://[::1]:5577"),
+])
+def test_addresses_are_normalised(text, expected):
+    assert addressing.normalise_address(text) == expected
+
+
+@pytest.mark.parametrize("text, why", [
+    ("", "empty"), ("localhost", "no port"), ("http://localhost:5577", "http:// scheme"),
+    ("localhost:99999", "outside"), ("local host:5577", "invalid host"), ("*:5577", "binding"),
+    ("host:abc", "no port number"),
+])
+def test_malformed_addresses_say_what_to_write(text, why):
+    with pytest.raises(addressing.AddressError, match=why) as info:
+        addressing.normalise_address(text)
+    assert "host:port" in str(info.value)
+
+
+def test_loopback_detection():
+    assert addressing.is_loopback("localhost:1")
+    assert addressing.is_loopback("tcp://127.0.0.2:1")
+    assert addressing.is_loopback("[::1]:1")
+    assert not addressing.is_loopback("10.0.0.5:5577")
+
+
+def test_messages_name_the_fix():
+    class ServerUnavailable(Exception):
+        pass
+
+    class RequestTimeout(Exception):
+        pass
+
+    class ServerError(Exception):
+        def __init__(self, code, message):
+            super().__init__(message)
+            self.code, self.message = code, message
+
+    down = messages.describe(ServerUnavailable("x"), "tcp://127.0.0.1:5577", 5)
+    assert "python -m backend.serve" in down and "Preferences" in down and "127.0.0.1:5577" in down
+    assert "raise the timeout" in messages.describe(RequestTimeout("x"), "tcp://h:1", 5)
+    assert "protocol version" in messages.describe(ServerError("unsupported_version", "v2"), "a", 1)
+    assert "no class 'boat'" in messages.describe(ServerError("unknown_class", "no class 'boat'"), "a", 1)
+    assert messages.is_connection_failure(ServerUnavailable())
+    assert not messages.is_connection_failure(ServerError("busy", "x"))
+
+
+def test_object_properties_round_trip_and_missing_keys():
+    prov = object_properties.Provenance("small", "car", 0, 2**31 - 1, 0.7, 4.5, 128, True)
+    store: dict = {}
+    object_properties.write(store, prov)
+    assert set(store) == set(object_properties.KEYS)
+    assert object_properties.is_generated(store)
+    assert object_properties.read(store) == prov
+    with pytest.raises(KeyError, match="gan3d_seed"):
+        object_properties.read({"gan3d_model": "m", "gan3d_truncation": 1.0})
