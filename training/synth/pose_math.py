@@ -1,0 +1,71 @@
+"""Pure-numpy helpers shared by the Blender worker and the readers: camera -> pose, ID-pass decoding.
+
+No ``bpy`` here, so the conversions are testable (and importable) without Blender.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from training.data.record import Pose
+
+#: The ID pass encodes part id k as emitted radiance k / ID_LEVELS.
+ID_LEVELS = 8
+
+# Blender camera axes (x right, y up, looking down -z) -> CMR camera axes (x right, y down, z away).
+_BLENDER_TO_CMR = np.diag([1.0, -1.0, -1.0])
+
+
+def blender_camera_to_pose(camera_matrix_world: np.ndarray, ortho_scale: float) -> Pose:
+    """Exact scaled-orthographic pose of an orthographic Blender camera looking at an object whose
+    world transform is the identity (world coordinates = object frame).
+
+    camera_matrix_world: (4, 4) float, the camera object's ``matrix_world`` (rotation + translation, no scale).
+    ortho_scale: the camera's ``ortho_scale``: the world-space width of a square frame.
+    Returns the pose with v_c = R(s v) + (tx, ty, 0) in CMR's camera frame and image coordinates in [-1, 1]
+    (x to the right, y down; the frame's left/top edge is -1).
+    """
+    m = np.asarray(camera_matrix_world, np.float64)
+    cam_rot, cam_loc = m[:3, :3], m[:3, 3]
+    rotation = _BLENDER_TO_CMR @ cam_rot.T
+    scale = 2.0 / float(ortho_scale)
+    translation = (-(rotation @ cam_loc) * scale)[:2]
+    return Pose.from_matrix(rotation, scale, translation)
+
+
+def srgb_encode(linear: np.ndarray) -> np.ndarray:
+    """The sRGB transfer function used by Blender's "Standard" view transform (values in [0, 1])."""
+    linear = np.clip(np.asarray(linear, np.float64), 0.0, 1.0)
+    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+
+
+def id_codes() -> np.ndarray:
+    """(ID_LEVELS + 1,) uint8: the 8-bit value that part id k produces in the ID pass."""
+    return np.round(srgb_encode(np.arange(ID_LEVELS + 1) / ID_LEVELS) * 255).astype(np.uint8)
+
+
+def decode_id_pass(rgba: np.ndarray, n_parts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode an ID-pass image into a mask and a part map.
+
+    rgba: (H, W, 4) uint8 as written by Blender (red channel = encoded part id, alpha = coverage).
+    n_parts: number of part ids in use (ids 1..n_parts - 1 are valid; 0 is background).
+    Returns mask (H, W) bool and parts (H, W) uint8 in [0, n_parts).
+    Raises ValueError when a covered pixel's value is not close to any code (a broken pass).
+    """
+    codes = id_codes()[:n_parts].astype(np.int16)
+    red = rgba[..., 0].astype(np.int16)
+    covered = rgba[..., 3] >= 128
+    distance = np.abs(red[..., None] - codes)
+    parts = distance.argmin(-1).astype(np.uint8)
+    if covered.any() and distance.min(-1)[covered].max() > 3:
+        raise ValueError("ID pass holds values that are not part codes; was the view transform changed?")
+    parts[~covered] = 0
+    mask = parts > 0
+    return mask, parts
+
+
+def rotation_to_quaternion(rotation: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation -> (4,) unit quaternion (w, x, y, z) with w >= 0."""
+    x, y, z, w = Rotation.from_matrix(rotation).as_quat()
+    q = np.array([w, x, y, z])
+    return q if q[0] >= 0 else -q
