@@ -4,6 +4,7 @@ Public API::
 
     from backend.export import export_mesh, write_obj, write_glb, FORMATS
     paths = export_mesh(out_dir, "mesh_0", vertices, texture, template, file_format="obj", target_length=4.5)
+    summary = export_samples(mesh_generator.generate(8, seed=0), out_dir, template)   # mesh_<j>.*, samples.json
 
 Frames: vertices come in the object frame (z up, front -y); files are written Y-up, (x, y, z) -> (x, z, -y),
 see :mod:`backend.export.frames`.
@@ -33,5 +34,7 @@ def export_mesh(directory: str | Path, name: str, vertices: np.ndarray, texture:
     raise ValueError(f"unknown export format {file_format!r}; choose one of {FORMATS}")
 
 
-__all__ = ["FORMATS", "ORIGINS", "export_mesh", "write_obj", "write_glb", "write_texture_png", "build_trimesh",
+from .samples import SampleExport, export_samples  # noqa: E402  (uses export_mesh)
+
+__all__ = ["SampleExport", "export_samples", "FORMATS", "ORIGINS", "export_mesh", "write_obj", "write_glb", "write_texture_png", "build_trimesh",
            "object_to_y_up", "y_up_to_object", "place_in_world"]

@@ -1,0 +1,160 @@
+"""``python -m backend.generate``: export a sample of generated textured meshes (docs/generate.md).
+
+A drop-in for the original ``run_generation.py --export_sample``: the original README's commands work with
+``run_generation.py`` replaced by ``-m backend.generate``, e.g.
+
+    python -m backend.generate --name pretrained_imagenet_car_singletpl --dataset imagenet_car --gpu_ids 0 \\
+        --batch_size 10 --export_sample --how_many 40
+
+reads ``checkpoints_gan/NAME/checkpoint_latest.pth`` and writes ``output/NAME/mesh_<j>.obj/.mtl/.png``.
+This module only parses flags and reports; the work is in backend.generation and backend.export.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .device import DeviceError, resolve_device
+from .export import FORMATS, ORIGINS, export_samples
+from .generation import CHECKPOINT_ROOT, MeshGenerator, select_model
+from .models import PRESETS, CheckpointError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m backend.generate",
+        description="Generate textured 3D meshes and export them as OBJ/MTL/PNG or GLB "
+                    "(drop-in for the original run_generation.py --export_sample).")
+    model = parser.add_argument_group("model (the first one given wins: --checkpoint, --name, --random_init; "
+                                      "none: the embedded default model)")
+    model.add_argument("--name", help=f"experiment name: loads {CHECKPOINT_ROOT}/NAME/checkpoint_<which_epoch>.pth "
+                                      "and writes to output/NAME/")
+    model.add_argument("--which_epoch", default="latest", help="'latest' or an epoch number (default: latest)")
+    model.add_argument("--checkpoint", metavar="PATH",
+                       help="an official checkpoint .pth or a project .safetensors file")
+    model.add_argument("--checkpoints_dir", default=CHECKPOINT_ROOT, metavar="DIR",
+                       help=f"where --name looks (default: {CHECKPOINT_ROOT})")
+    model.add_argument("--random_init", choices=sorted(PRESETS), metavar="CONFIG",
+                       help=f"use an UNTRAINED generator of this config ({', '.join(sorted(PRESETS))}); "
+                            "for tests and benchmarks only")
+    model.add_argument("--dataset", help="dataset of the model (accepted for compatibility; recorded in samples.json)")
+    model.add_argument("--conditional_class", action="store_true",
+                       help="the model is class-conditional (with --random_init: build a 13-class model)")
+
+    sampling = parser.add_argument_group("sampling")
+    sampling.add_argument("--how_many", type=int, default=None,
+                          help="number of meshes (default: --batch_size, as in the original; "
+                               "with --latents: all of them)")
+    sampling.add_argument("--batch_size", type=int, default=8, help="meshes per forward pass (default: 8)")
+    sampling.add_argument("--seed", type=int, default=0, help="mesh j uses seed + j (default: 0)")
+    sampling.add_argument("--truncation", "--truncation_sigma", dest="truncation", type=float, default=1.0,
+                          metavar="SIGMA", help="truncated-normal latent: resample |z_i| > SIGMA "
+                                                "(default 1.0 = the paper; -1 = auto = 1.0; 1000 disables)")
+    sampling.add_argument("--filter_class", metavar="CLASS",
+                          help="class name or index for a class-conditional model (default: a random class "
+                               "per mesh, drawn from its seed)")
+    sampling.add_argument("--latents", metavar="FILE.npy",
+                          help="generate from these latent vectors, shape (N, latent_dim) float")
+    sampling.add_argument("--gpu_ids", default="auto",
+                          help="'auto' (CUDA if available), '-1' for the CPU, or GPU ids such as '0' "
+                               "(the first id is used) (default: auto)")
+
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", metavar="DIR", help="output folder (default: output/NAME)")
+    output.add_argument("--format", choices=FORMATS, default="obj", help="obj (OBJ+MTL+PNG, default) or glb")
+    output.add_argument("--target_length", type=float, metavar="M",
+                        help="scale each mesh so its front-back length is M metres (default: model units, ~[-1, 1])")
+    output.add_argument("--origin", choices=ORIGINS, default="object",
+                        help="'object' keeps the model's origin; 'bottom' puts it at the bottom centre")
+    output.add_argument("--export_sample", action="store_true",
+                        help="accepted for compatibility: exporting is what this command does")
+    output.add_argument("--num_workers", type=int, default=4, help="accepted for compatibility (unused)")
+
+    evaluation = parser.add_argument_group("evaluation")
+    # ENG-FID: --evaluate (FID of this model) is added here; main() dispatches to it before exporting.
+    evaluation.add_argument("--evaluate", action="store_true",
+                            help="compute FID instead of exporting (not available in this command yet: "
+                                 "use python -m fid.evaluate)")
+    return parser
+
+
+def _load_latents(path: str):
+    import numpy as np
+
+    try:
+        latents = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ValueError(f"latents file not found: {path}") from None
+    except (ValueError, OSError) as err:
+        raise ValueError(f"cannot read latents file {path} (expected a .npy array of shape (N, latent_dim)): "
+                         f"{str(err).splitlines()[0]}") from None
+    if not np.issubdtype(latents.dtype, np.number):
+        raise ValueError(f"latents file {path} holds {latents.dtype} values, expected floats")
+    return latents
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.evaluate:
+        raise ValueError("--evaluate is not available in backend.generate yet; run python -m fid.evaluate")
+    truncation = 1.0 if args.truncation == -1 else args.truncation
+    device = resolve_device(args.gpu_ids)                  # fail fast, before loading anything
+    latents = _load_latents(args.latents) if args.latents else None
+    model = select_model(checkpoint=args.checkpoint, name=None if args.checkpoint else args.name,
+                         which_epoch=args.which_epoch, random_init=None if args.checkpoint else args.random_init,
+                         conditional=args.conditional_class, checkpoint_root=args.checkpoints_dir)
+    if model.untrained:
+        _warn(f"WARNING: the generator is UNTRAINED ({model.source}): random weights, the meshes are noise "
+              f"textures on a plain sphere. Use them for tests and benchmarks only.")
+    class_choice = None
+    if args.filter_class is not None and model.conditional:
+        class_choice = args.filter_class
+    elif args.filter_class is not None and [n.lower() for n in model.class_names] != [args.filter_class.lower()]:
+        depicts = f"it generates {model.class_names[0]}" if model.class_names else "it has no classes"
+        raise ValueError(f"--filter_class {args.filter_class}: {model.source} is unconditional ({depicts}); "
+                         f"drop --filter_class or use a class-conditional model")
+    count = args.how_many if args.how_many is not None else (None if latents is not None else args.batch_size)
+    if latents is not None and count is not None:
+        if not 0 < count <= len(latents):
+            raise ValueError(f"--how_many {count} does not fit the {len(latents)} latents in {args.latents}")
+        latents = latents[:count]
+
+    generator = MeshGenerator(model, device=device)
+    meshes = generator.generate(count, seed=args.seed, class_index=class_choice, truncation=truncation,
+                                batch_size=args.batch_size, latents=latents)      # validates before any work
+    name = args.name or (Path(args.checkpoint).stem if args.checkpoint else
+                         f"random_{args.random_init}" if args.random_init else "default")
+    out_dir = Path(args.out) if args.out else Path("output") / name
+    total = len(latents) if latents is not None and count is None else count
+    metadata = {"model": model.source, "untrained": model.untrained, "config": model.config.to_dict(),
+                "class_names": list(model.class_names), "dataset": args.dataset, "seed": args.seed}
+    with tqdm(total=total, unit="mesh", desc="generating", disable=None) as progress:
+        summary = export_samples(meshes, out_dir, generator.template, args.format, args.target_length,
+                                 args.origin, metadata=metadata, on_mesh=lambda n: progress.update(1))
+    # ENG-RENDER: the preview grid output/NAME.png (backend.render.preview.save_preview_grid) is written here.
+    print(f"wrote {summary.count} meshes ({args.format}) to {out_dir} on {generator.device}"
+          f"{' [UNTRAINED model]' if model.untrained else ''}; details in {summary.manifest}")
+    return 0
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (CheckpointError, DeviceError, ValueError, OSError) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""``python -m backend.generate``: files, determinism, drop-in checkpoint layout, one-line errors."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+from PIL import Image
+
+from backend.generate import main
+from backend.models import Generator, PRESETS, truncated_normal
+
+REPO = Path(__file__).resolve().parents[2]
+ARGS = ["--random_init", "small", "--how_many", "3", "--batch_size", "2", "--seed", "5", "--gpu_ids", "-1"]
+
+
+def _cli(args, cwd):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "backend.generate", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """The same command twice: once with the default output layout, once into --out."""
+    work = tmp_path_factory.mktemp("cli")
+    first = _cli(ARGS, work)
+    second = _cli([*ARGS, "--out", str(work / "again")], work)
+    return work, first, second
+
+
+def test_cli_writes_original_layout_and_says_untrained(two_runs):
+    work, first, _ = two_runs
+    assert first.returncode == 0, first.stderr
+    assert "UNTRAINED" in first.stderr and "Traceback" not in first.stderr
+    out = work / "output" / "random_small"
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted([f"mesh_{j}{ext}" for j in range(3) for ext in (".obj", ".mtl", ".png")]
+                           + ["latents.npy", "samples.json"])
+    mesh = trimesh.load(out / "mesh_1.obj", process=False)
+    assert mesh.faces.shape == (1920, 3)
+    assert mesh.visual.material.image.size == (128, 128)
+    manifest = json.loads((out / "samples.json").read_text())
+    assert manifest["untrained"] is True and manifest["model"] == "random_init:small"
+    assert [m["seed"] for m in manifest["meshes"]] == [5, 6, 7]
+    latents = np.load(out / "latents.npy")
+    expected = torch.stack([truncated_normal((64,), 1.0, torch.Generator().manual_seed(s)) for s in (5, 6, 7)])
+    np.testing.assert_array_equal(latents, expected.numpy())
+
+
+def test_cli_same_seed_gives_byte_identical_files(two_runs):
+    work, first, second = two_runs
+    assert second.returncode == 0, second.stderr
+    a, b = work / "output" / "random_small", work / "again"
+    for path in a.iterdir():
+        assert path.read_bytes() == (b / path.name).read_bytes(), path.name
+
+
+def test_cli_missing_checkpoint_is_one_line_error(tmp_path):
+    result = _cli(["--name", "pretrained_imagenet_car_singletpl", "--dataset", "imagenet_car", "--gpu_ids", "-1",
+                   "--batch_size", "10", "--export_sample", "--how_many", "40"], tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "checkpoint_latest.pth" in lines[0]
+    assert not (tmp_path / "output").exists()
+
+
+def test_latents_file_and_glb_reproduce_the_run(two_runs, tmp_path):
+    work, first, _ = two_runs
+    source = work / "output" / "random_small"
+    assert main(["--random_init", "small", "--latents", str(source / "latents.npy"), "--how_many", "2",
+                 "--format", "glb", "--gpu_ids", "-1", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.glb")) == ["mesh_0.glb", "mesh_1.glb"]
+    for j in range(2):
+        (glb,) = trimesh.load(tmp_path / f"mesh_{j}.glb", process=False).geometry.values()
+        png = np.asarray(Image.open(source / f"mesh_{j}.png"))
+        np.testing.assert_array_equal(np.asarray(glb.visual.material.baseColorTexture.convert("RGB")), png)
+
+
+def test_drop_in_name_layout_with_official_conditional_checkpoint(tmp_path):
+    """checkpoints_gan/NAME/checkpoint_latest.pth in the official layout, --conditional_class --filter_class."""
+    config = PRESETS["small"].__class__(**{**PRESETS["small"].to_dict(), "n_classes": 13})
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        generator = Generator(config)
+    folder = tmp_path / "checkpoints_gan" / "pretrained_all_singletpl"
+    folder.mkdir(parents=True)
+    torch.save({"generator_running_avg": generator.state_dict(), "epoch": 400,
+                "args": {"dataset": "all", "texture_resolution": 128, "conditional_class": True}},
+               folder / "checkpoint_latest.pth")
+    out = tmp_path / "out"
+    assert main(["--name", "pretrained_all_singletpl", "--checkpoints_dir", str(tmp_path / "checkpoints_gan"),
+                 "--dataset", "all", "--conditional_class", "--filter_class", "motorcycle", "--gpu_ids", "-1",
+                 "--batch_size", "2", "--export_sample", "--how_many", "2", "--out", str(out)]) == 0
+    manifest = json.loads((out / "samples.json").read_text())
+    assert manifest["untrained"] is False
+    assert [(m["class_index"], m["class_name"]) for m in manifest["meshes"]] == [(0, "motorcycle")] * 2
+    assert (out / "mesh_1.obj").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--random_init", "small", "--conditional_class", "--filter_class", "spaceship"], "unknown class 'spaceship'"),
+    (["--random_init", "small", "--filter_class", "car"], "unconditional"),
+    (["--random_init", "small", "--truncation", "0"], "truncation"),
+    (["--random_init", "small", "--how_many", "0"], "count"),
+    (["--checkpoint", "{tmp}/missing.pth"], "missing.pth"),
+    (["--checkpoint", "{tmp}/garbage.pth"], "garbage.pth"),
+    (["--random_init", "small", "--latents", "{tmp}/bad_latents.npy"], r"(N, 64)"),
+    (["--random_init", "small", "--latents", "{tmp}/missing.npy"], "latents file not found"),
+])
+def test_bad_requests_give_one_line_errors(tmp_path, capsys, args, message):
+    (tmp_path / "garbage.pth").write_bytes(b"this is not a checkpoint at all" * 10)
+    np.save(tmp_path / "bad_latents.npy", np.zeros((2, 5), dtype=np.float32))
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    code = main([*args, "--gpu_ids", "-1", "--out", str(tmp_path / "out")])
+    errors = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("WARNING")]
+    assert code != 0
+    assert len(errors) == 1 and errors[0].startswith("error:") and message in errors[0], errors
+    assert not list((tmp_path / "out").glob("mesh_*")) if (tmp_path / "out").exists() else True
+
+
+def test_gpu_request_without_cuda(tmp_path, capsys):
+    if torch.cuda.is_available():
+        assert main(ARGS[:-2] + ["--gpu_ids", "0", "--out", str(tmp_path)]) == 0
+        assert (tmp_path / "mesh_2.obj").exists()
+    else:
+        assert main(ARGS[:-2] + ["--gpu_ids", "0", "--out", str(tmp_path)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "no CUDA GPU" in err[0] and "--gpu_ids -1" in err[0]
