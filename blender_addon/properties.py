@@ -49,7 +49,8 @@ def _class_items(self, context):
     if model is None:
         return _keep("class", [(NONE_CLASS, "(not connected)", "Connect to a backend first")])
     if not model.classes:
-        return _keep("class", [(NONE_CLASS, "car", "This model is unconditional: every object is a car")])
+        what = getattr(model, "category", None) or "car"
+        return _keep("class", [(NONE_CLASS, what, f"This model is unconditional: every object is a {what}")])
     return _keep("class", [(name, name, f"Class {name}") for name in ordered_classes(model.classes)])
 
 

@@ -1,0 +1,338 @@
+"""Runs the REAL add-on inside headless bpy against a real backend and records what it sees as JSON.
+
+    python tests/addon/blender_driver.py ZIP WORKDIR OUT.json BACKEND_ADDRESS BACKEND_COMMAND
+
+The add-on zip is installed with Blender's extension installer, the backend is started by the add-on's own
+"Start Backend" operator (with BACKEND_COMMAND), and every scenario drives the operators and then the apply
+function directly (``bpy.app.timers`` never fire headless). The backend is stopped at the end (the last scenario
+checks what happens when it is gone). Each scenario records facts; test_addon_blender.py asserts on them.
+BLENDER_USER_RESOURCES must point at a scratch folder (the parent test sets it).
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import time
+import traceback
+
+import bpy
+import numpy as np
+
+ZIP, WORKDIR, OUT, ADDRESS, COMMAND = sys.argv[1:6]
+WORKDIR = pathlib.Path(WORKDIR)
+results: dict = {}
+addon = None
+
+
+def scenario(fn):
+    """Run ``fn`` and store its facts (or its traceback) under its name."""
+    start = time.perf_counter()
+    try:
+        results[fn.__name__] = fn()
+    except Exception:
+        results[fn.__name__] = {"error": traceback.format_exc()}
+    results[fn.__name__ + "_seconds"] = round(time.perf_counter() - start, 2)
+    pathlib.Path(OUT).write_text(json.dumps(results, indent=1))
+    return fn
+
+
+def generated_objects():
+    collection = bpy.data.collections.get("Generated")
+    return sorted(collection.objects, key=lambda o: o.name) if collection else []
+
+
+def vertices_of(obj) -> np.ndarray:
+    co = np.empty(len(obj.data.vertices) * 3, dtype=np.float32)
+    obj.data.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3)
+
+
+def image_of(obj):
+    material = obj.material_slots[0].material
+    return next(n.image for n in material.node_tree.nodes if n.type == "TEX_IMAGE")
+
+
+def pixels_of(image) -> np.ndarray:
+    px = np.empty(image.size[0] * image.size[1] * 4, dtype=np.float32)
+    image.pixels.foreach_get(px)
+    return px
+
+
+def world_aabb(obj):
+    corners = np.array([tuple(obj.matrix_world @ __import__("mathutils").Vector(c)) for c in obj.bound_box])
+    return corners.min(0).tolist(), corners.max(0).tolist()
+
+
+def outward_fraction(obj) -> float:
+    """Share of faces whose normal points away from the mesh centroid (≈1 for outward normals)."""
+    v = vertices_of(obj)
+    centre = v.mean(0)
+    normals = np.empty(len(obj.data.polygons) * 3, dtype=np.float32)
+    obj.data.polygons.foreach_get("normal", normals)
+    centres = np.empty(len(obj.data.polygons) * 3, dtype=np.float32)
+    obj.data.polygons.foreach_get("center", centres)
+    dots = ((centres.reshape(-1, 3) - centre) * normals.reshape(-1, 3)).sum(1)
+    return float((dots > 0).mean())
+
+
+def describe(obj) -> dict:
+    image = image_of(obj)
+    local = np.array([tuple(c) for c in obj.bound_box])
+    return {
+        "name": obj.name,
+        "vertices": len(obj.data.vertices),
+        "faces": len(obj.data.polygons),
+        "uv_layers": [layer.name for layer in obj.data.uv_layers],
+        "smooth": bool(all(p.use_smooth for p in obj.data.polygons)),
+        "image_size": list(image.size),
+        "image_packed": image.packed_file is not None,
+        "props": {k: obj[k] for k in obj.keys() if k.startswith("gan3d_")},
+        "aabb": world_aabb(obj),
+        "local_min": local.min(0).tolist(),
+        "local_max": local.max(0).tolist(),
+        "outward_fraction": outward_fraction(obj),
+        "collections": [c.name for c in obj.users_collection],
+        "location": list(obj.location), "rotation": list(obj.rotation_euler), "scale": list(obj.scale),
+    }
+
+
+def wait(timeout=120.0):
+    assert addon.wait_until_idle(timeout), "add-on did not become idle"
+
+
+def job_report():
+    return addon.runtime.STATE.last_report
+
+
+@scenario
+def install():
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    result = bpy.ops.extensions.package_install_files(filepath=ZIP, repo="user_default", enable_on_install=True)
+    global addon
+    name = "bl_ext.user_default.gan3d"
+    addon = sys.modules[name]
+    import addon_utils
+    return {"result": sorted(result), "module": name,
+            "enabled": name in {a.module for a in bpy.context.preferences.addons},
+            "operators": sorted(op for op in dir(bpy.ops.gan3d)),
+            "panel": hasattr(bpy.types, "GAN3D_PT_generate"),
+            "loaded": addon_utils.check(name)[1]}
+
+
+def prefs():
+    return bpy.context.preferences.addons["bl_ext.user_default.gan3d"].preferences
+
+
+@scenario
+def malformed_address():
+    prefs().server_address = "localhost"
+    try:
+        bpy.ops.gan3d.connect()
+        raised = ""
+    except RuntimeError as exc:
+        raised = str(exc)
+    prefs().server_address = ADDRESS.replace("tcp://", "")  # host:port form, normalised by the preference
+    return {"error": raised, "normalised": prefs().server_address}
+
+
+@scenario
+def start_backend():
+    p = prefs()
+    p.backend_command = COMMAND
+    p.backend_directory = str(pathlib.Path(__file__).resolve().parents[2])
+    p.timeout = 30.0
+    bpy.ops.gan3d.start_backend()
+    deadline = time.monotonic() + 90
+    from importlib import import_module
+    backend_process = import_module("bl_ext.user_default.gan3d.backend_process")
+    while time.monotonic() < deadline and addon.runtime.STATE.connection.info is None:
+        addon.process_events()
+        backend_process.tick()
+        if addon.runtime.STATE.backend_process is None:
+            break
+        time.sleep(0.05)
+    info = addon.runtime.STATE.connection.info
+    return {"connected": info is not None, "error": addon.runtime.STATE.connection.error,
+            "models": [m.name for m in info.models] if info else [],
+            "texture_size": info.model().texture_size if info else 0,
+            "untrained": info.model().untrained if info else None,
+            "devices": info.devices if info else []}
+
+
+@scenario
+def generate_grid():
+    scene = bpy.context.scene
+    bpy.ops.mesh.primitive_plane_add(size=200.0, location=(0, 0, -0.5))
+    scene.cursor.location = (0.0, 0.0, 0.0)
+    s = scene.gan3d
+    s.count, s.randomise_seed, s.seed = 10, False, 1000
+    s.placement, s.random_yaw, s.snap_to_ground, s.target_length, s.spacing = "GRID", True, True, 4.5, 0.5
+    s.truncation = 0.8
+    bpy.ops.gan3d.generate()
+    wait()
+    objects = generated_objects()
+    return {"objects": [describe(o) for o in objects], "report": job_report()}
+
+
+@scenario
+def regenerate_keeps_transforms():
+    objects = generated_objects()[:2]
+    extra = bpy.data.collections.new("Extra")
+    bpy.context.scene.collection.children.link(extra)
+    for i, obj in enumerate(objects):
+        obj.location = (100.0 + 10 * i, 5.0, 1.0)
+        obj.rotation_euler = (0.1, 0.2, 0.3 + i)
+        obj.scale = (1.5, 1.5, 2.0)
+        extra.objects.link(obj)
+    before = {o.name: {"transform": [list(o.location), list(o.rotation_euler), list(o.scale)],
+                       "collections": sorted(c.name for c in o.users_collection),
+                       "seed": o["gan3d_seed"], "vertices": vertices_of(o).tolist(),
+                       "pixels": pixels_of(image_of(o)).tolist()} for o in objects}
+    bpy.ops.object.select_all(action="DESELECT")
+    for obj in objects:
+        obj.select_set(True)
+    bpy.context.view_layer.objects.active = objects[0]
+    bpy.context.scene.gan3d.regenerate_mode = "NEW_SEED"
+    # Objects are renamed after their new seed: follow them through their transforms.
+    handles = [(o, before[o.name]) for o in objects]
+    bpy.ops.gan3d.regenerate()
+    wait()
+    after = [{"transform": [list(o.location), list(o.rotation_euler), list(o.scale)],
+              "collections": sorted(c.name for c in o.users_collection), "seed": o["gan3d_seed"],
+              # the untrained default model gives the same sphere for every seed: only textures differ
+              "changed": bool(np.abs(vertices_of(o) - np.array(b["vertices"], np.float32)).max() > 1e-4
+                              or np.abs(pixels_of(image_of(o)) - np.array(b["pixels"], np.float32)).max() > 1e-3),
+              "vertices": len(o.data.vertices)} for o, b in handles]
+    return {"before": [{k: v for k, v in b.items() if k not in ("vertices", "pixels")} for _, b in handles],
+            "after": after,
+            "report": job_report(), "total_generated": len(generated_objects())}
+
+
+@scenario
+def reproduce_is_exact():
+    obj = generated_objects()[-1]
+    original = vertices_of(obj).copy()
+    original_pixels = pixels_of(image_of(obj)).copy()
+    # Damage it: move vertices and paint the texture black.
+    damaged = original * 0.5
+    obj.data.vertices.foreach_set("co", damaged.reshape(-1))
+    image = image_of(obj)
+    image.pixels.foreach_set(np.zeros_like(original_pixels))
+    bpy.ops.object.select_all(action="DESELECT")
+    obj.select_set(True)
+    bpy.ops.gan3d.reproduce()
+    wait()
+    return {"max_vertex_diff": float(np.abs(vertices_of(obj) - original).max()),
+            "max_pixel_diff": float(np.abs(pixels_of(image_of(obj)) - original_pixels).max()),
+            "report": job_report()}
+
+
+@scenario
+def placement_modes():
+    scene = bpy.context.scene
+    out = {}
+    # Scatter on a 60 m plane at z = 2.
+    bpy.ops.mesh.primitive_plane_add(size=60.0, location=(500.0, 0.0, 2.0))
+    plane = bpy.context.active_object
+    s = scene.gan3d
+    s.count, s.placement, s.random_yaw, s.spacing, s.seed = 4, "SCATTER", False, 1.0, 77
+    names_before = {o.name for o in generated_objects()}
+    bpy.ops.gan3d.generate()
+    wait()
+    new = [o for o in generated_objects() if o.name not in names_before]
+    out["scatter"] = {"locations": [list(o.location) for o in new], "plane": plane.name}
+    # Along a straight 40 m poly curve along +y starting at (-500, 0, 0).
+    curve_data = bpy.data.curves.new("Road", "CURVE")
+    spline = curve_data.splines.new("POLY")
+    spline.points.add(1)
+    spline.points[0].co = (0.0, 0.0, 0.0, 1.0)
+    spline.points[1].co = (0.0, 40.0, 0.0, 1.0)
+    road = bpy.data.objects.new("Road", curve_data)
+    road.location = (-500.0, 0.0, 0.0)
+    scene.collection.objects.link(road)
+    bpy.ops.object.select_all(action="DESELECT")
+    road.select_set(True)
+    bpy.context.view_layer.objects.active = road
+    s.count, s.placement, s.snap_to_ground = 3, "CURVE", False
+    names_before = {o.name for o in generated_objects()}
+    bpy.ops.gan3d.generate()
+    wait()
+    new = sorted((o for o in generated_objects() if o.name not in names_before), key=lambda o: o.location.y)
+    out["curve"] = {"locations": [list(o.location) for o in new], "yaws": [o.rotation_euler.z for o in new],
+                    "pitch": s.target_length + s.spacing}
+    # Scatter that cannot fit says so and builds nothing.
+    bpy.ops.object.select_all(action="DESELECT")
+    plane.select_set(True)
+    bpy.context.view_layer.objects.active = plane
+    s.count, s.placement, s.spacing = 500, "SCATTER", 5.0
+    try:
+        bpy.ops.gan3d.generate()
+        out["overfull_error"] = ""
+    except RuntimeError as exc:
+        out["overfull_error"] = str(exc)
+    return out
+
+
+@scenario
+def cancel_mid_batch():
+    s = bpy.context.scene.gan3d
+    s.count, s.placement, s.seed, s.randomise_seed = 48, "GRID", 5000, False
+    bpy.context.scene.cursor.location = (0.0, 300.0, 0.0)
+    names_before = {o.name for o in generated_objects()}
+    bpy.ops.gan3d.generate()
+    job = addon.runtime.running_jobs()[0]
+    deadline = time.monotonic() + 60
+    while len(job.built) < 2 and time.monotonic() < deadline:
+        addon.process_events()
+        time.sleep(0.01)
+    built_at_cancel = len(job.built)
+    bpy.ops.gan3d.cancel()
+    time.sleep(1.0)
+    wait(30)
+    # Drain anything still arriving for the cancelled job.
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        addon.process_events()
+        time.sleep(0.02)
+    new = [o for o in generated_objects() if o.name not in names_before]
+    # The server is still usable afterwards.
+    s.count = 1
+    bpy.ops.gan3d.generate()
+    wait()
+    return {"built_at_cancel": built_at_cancel, "status": job.status, "report": job.message,
+            "new": [describe(o) for o in new], "requested": 48,
+            "after_cancel_generate": len([o for o in generated_objects() if o.name not in names_before]) - len(new)}
+
+
+@scenario
+def save_and_reopen():
+    objects = generated_objects()
+    expected = {o.name: float(pixels_of(image_of(o)).sum()) for o in objects}
+    path = WORKDIR / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    reopened = {o.name: o for o in generated_objects()}
+    return {"saved": len(expected), "reopened": len(reopened),
+            "all_packed": all(image_of(o).packed_file is not None for o in reopened.values()),
+            "pixels_equal": all(abs(float(pixels_of(image_of(reopened[n])).sum()) - v) < 1e-3
+                                for n, v in expected.items() if n in reopened)}
+
+
+@scenario
+def backend_down():
+    objects_before = len(generated_objects())
+    addon.runtime.stop_backend()
+    s = bpy.context.scene.gan3d
+    s.count, s.placement = 3, "CURSOR"
+    bpy.ops.gan3d.generate()  # the panel still shows the last info: the failure comes from the network
+    wait(60)
+    report = job_report()
+    bpy.ops.gan3d.connect()
+    wait(60)
+    return {"report": report, "objects_before": objects_before, "objects_after": len(generated_objects()),
+            "connect_error": addon.runtime.STATE.connection.error}
+
+
+addon.runtime.shutdown() if addon is not None else None
+pathlib.Path(OUT).write_text(json.dumps(results, indent=1))
