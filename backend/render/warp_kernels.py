@@ -1,0 +1,384 @@
+"""NVIDIA Warp kernels of the fast renderer (one source for CPU and CUDA).
+
+Semantics are those of §6.3 (kaolin v0.1 DIB-R), see docs/rendering.md; ``backend/render/reference.py`` is
+the plain-PyTorch oracle they are tested against. Inputs are renderer-frame vertices (x, y in image units,
+the image covering [-1, 1]², y up; z toward the viewer). Pixel (row j, column i) has centre
+((2i + 1 - W) / W, (H - 2j - 1) / H).
+
+Kernels (Warp compiles this module once into WARP_CACHE_PATH; only ``barycentrics_kernel`` needs an
+automatic adjoint, the soft silhouette has a hand-written backward):
+
+* ``depth_test_kernel``   per face: back-face cull, walk the pixel bounding box, atomic max of a packed
+                            (quantised depth, face) key, so the largest z wins and ties go to the lower face index.
+* ``resolve_faces_kernel`` per pixel: key → face index (-1 where empty) and its barycentric weights.
+* ``barycentrics_kernel`` per pixel: the same weights again, launched with ``adjoint=True`` for gradients.
+* ``shade_textured_kernel`` per pixel: UV interpolation, bilinear texture lookup (§2.5), background blend
+  (automatic adjoint for gradients to barycentrics, UVs and texture).
+* ``soft_silhouette_kernel`` / ``soft_silhouette_backward_kernel`` per pixel: DIB-R probability over the first
+  ``max_faces`` faces (in face-index order) whose expanded box contains the pixel; candidate faces come from
+  per-tile face lists built by ``backend/render/fast.py``.
+"""
+from __future__ import annotations
+
+import warp as wp
+
+wp.config.log_level = wp.LOG_ERROR
+wp.set_module_options({"enable_backward": False})
+
+# Depth keys: int64 = quantised depth (2^-20 steps, |z| <= 1000) * 2^32 + (2^32 - 1 - face index).
+DEPTH_QUANTUM = wp.constant(1048576.0)
+KEY_SHIFT = wp.constant(wp.int64(4294967296))
+KEY_LOW_MAX = wp.constant(wp.int64(4294967295))
+EMPTY_KEY_VALUE = -(2**62)  # below any face's key
+EMPTY_KEY = wp.constant(wp.int64(EMPTY_KEY_VALUE))
+MIN_DEPTH = wp.constant(-1000.0)  # DIB-R's initial depth: faces at or behind it are never drawn
+
+
+@wp.func
+def cross2(a: wp.vec2, b: wp.vec2) -> float:
+    return a[0] * b[1] - a[1] * b[0]
+
+
+@wp.func
+def pixel_x(i: int, width: int) -> float:
+    return float(2 * i + 1 - width) / float(width)
+
+
+@wp.func
+def pixel_y(j: int, height: int) -> float:
+    return float(height - 2 * j - 1) / float(height)
+
+
+@wp.func
+def first_column(x: float, width: int) -> int:
+    """Smallest column whose centre is >= x (x clamped to [-2, 2] so the int conversion is safe)."""
+    xc = wp.clamp(x, -2.0, 2.0)
+    return wp.max(int(wp.ceil((xc * float(width) + float(width) - 1.0) * 0.5)), 0)
+
+
+@wp.func
+def last_column(x: float, width: int) -> int:
+    xc = wp.clamp(x, -2.0, 2.0)
+    return wp.min(int(wp.floor((xc * float(width) + float(width) - 1.0) * 0.5)), width - 1)
+
+
+@wp.func
+def first_row(y: float, height: int) -> int:
+    """Smallest row whose centre is <= y (rows grow downwards)."""
+    yc = wp.clamp(y, -2.0, 2.0)
+    return wp.max(int(wp.ceil((float(height) - 1.0 - yc * float(height)) * 0.5)), 0)
+
+
+@wp.func
+def last_row(y: float, height: int) -> int:
+    yc = wp.clamp(y, -2.0, 2.0)
+    return wp.min(int(wp.floor((float(height) - 1.0 - yc * float(height)) * 0.5)), height - 1)
+
+
+@wp.func
+def xy(p: wp.vec3) -> wp.vec2:
+    return wp.vec2(p[0], p[1])
+
+
+@wp.func
+def is_finite3(p: wp.vec3) -> bool:
+    return wp.isfinite(p[0]) and wp.isfinite(p[1]) and wp.isfinite(p[2])
+
+
+@wp.kernel
+def depth_test_kernel(
+    screen: wp.array2d(dtype=wp.vec3),      # (B, V) renderer-frame vertices
+    faces: wp.array2d(dtype=wp.int32),      # (F, 3)
+    width: int,
+    height: int,
+    keys: wp.array3d(dtype=wp.int64),       # (B, H, W), initialised to EMPTY_KEY
+):
+    b, f = wp.tid()
+    p0 = screen[b, faces[f, 0]]
+    p1 = screen[b, faces[f, 1]]
+    p2 = screen[b, faces[f, 2]]
+    if not (is_finite3(p0) and is_finite3(p1) and is_finite3(p2)):
+        return
+    a0 = wp.vec2(p0[0], p0[1])
+    a1 = wp.vec2(p1[0], p1[1])
+    a2 = wp.vec2(p2[0], p2[1])
+    area = cross2(a1 - a0, a2 - a0)
+    if area <= 0.0:  # back face (culled in the hard pass) or degenerate
+        return
+    i0 = first_column(wp.min(wp.min(a0[0], a1[0]), a2[0]), width)
+    i1 = last_column(wp.max(wp.max(a0[0], a1[0]), a2[0]), width)
+    j0 = first_row(wp.max(wp.max(a0[1], a1[1]), a2[1]), height)
+    j1 = last_row(wp.min(wp.min(a0[1], a1[1]), a2[1]), height)
+    low = KEY_LOW_MAX - wp.int64(f)
+    for j in range(j0, j1 + 1):
+        y = pixel_y(j, height)
+        for i in range(i0, i1 + 1):
+            p = wp.vec2(pixel_x(i, width), y)
+            w0 = cross2(a1 - p, a2 - p)
+            w1 = cross2(a2 - p, a0 - p)
+            w2 = cross2(a0 - p, a1 - p)
+            if w0 >= 0.0 and w1 >= 0.0 and w2 >= 0.0:
+                z = (w0 * p0[2] + w1 * p1[2] + w2 * p2[2]) / area
+                if z > MIN_DEPTH:
+                    quantised = wp.int64(wp.floor(wp.min(z, 1000.0) * DEPTH_QUANTUM))
+                    wp.atomic_max(keys, b, j, i, quantised * KEY_SHIFT + low)
+
+
+@wp.func
+def barycentric_weights(p: wp.vec2, a0: wp.vec2, a1: wp.vec2, a2: wp.vec2) -> wp.vec3:
+    w0 = cross2(a1 - p, a2 - p)
+    w1 = cross2(a2 - p, a0 - p)
+    w2 = cross2(a0 - p, a1 - p)
+    return wp.vec3(w0, w1, w2) / (w0 + w1 + w2)
+
+
+@wp.kernel
+def resolve_faces_kernel(
+    keys: wp.array3d(dtype=wp.int64),        # (B, H, W) from depth_test_kernel
+    screen: wp.array2d(dtype=wp.vec3),       # (B, V)
+    faces: wp.array2d(dtype=wp.int32),       # (F, 3)
+    width: int,
+    height: int,
+    face_index: wp.array3d(dtype=wp.int64),  # (B, H, W) out: winning face or -1
+    barycentrics: wp.array3d(dtype=wp.vec3),  # (B, H, W) out: its weights (0 where empty)
+    mask: wp.array3d(dtype=float),            # (B, H, W) out: 1 covered, 0 empty
+):
+    b, j, i = wp.tid()
+    key = keys[b, j, i]
+    if key == EMPTY_KEY:
+        face_index[b, j, i] = wp.int64(-1)
+        barycentrics[b, j, i] = wp.vec3(0.0)
+        mask[b, j, i] = 0.0
+    else:
+        f = int(KEY_LOW_MAX - (key & KEY_LOW_MAX))
+        face_index[b, j, i] = wp.int64(f)
+        mask[b, j, i] = 1.0
+        p = wp.vec2(pixel_x(i, width), pixel_y(j, height))
+        barycentrics[b, j, i] = barycentric_weights(p, xy(screen[b, faces[f, 0]]), xy(screen[b, faces[f, 1]]),
+                                                    xy(screen[b, faces[f, 2]]))
+
+
+@wp.kernel(enable_backward=True)
+def barycentrics_kernel(
+    face_index: wp.array3d(dtype=wp.int64),  # (B, H, W)
+    screen: wp.array2d(dtype=wp.vec3),       # (B, V)
+    faces: wp.array2d(dtype=wp.int32),       # (F, 3)
+    width: int,
+    height: int,
+    barycentrics: wp.array3d(dtype=wp.vec3),  # (B, H, W) out
+):
+    """Same weights as resolve_faces_kernel; launched with adjoint=True for the backward pass."""
+    b, j, i = wp.tid()
+    f = int(face_index[b, j, i])
+    if f >= 0:
+        p = wp.vec2(pixel_x(i, width), pixel_y(j, height))
+        barycentrics[b, j, i] = barycentric_weights(p, xy(screen[b, faces[f, 0]]), xy(screen[b, faces[f, 1]]),
+                                                    xy(screen[b, faces[f, 2]]))
+
+
+@wp.func
+def texel(texture: wp.array4d(dtype=float), b: int, y: int, x: int) -> wp.vec3:
+    return wp.vec3(texture[b, 0, y, x], texture[b, 1, y, x], texture[b, 2, y, x])
+
+
+@wp.kernel(enable_backward=True)
+def shade_textured_kernel(
+    face_index: wp.array3d(dtype=wp.int64),     # (B, H, W)
+    barycentrics: wp.array3d(dtype=wp.vec3),    # (B, H, W)
+    face_uvs: wp.array2d(dtype=wp.int32),       # (F, 3) indices into uvs
+    uvs: wp.array(dtype=wp.vec2),               # (U,) texture coordinates, v = 1 top row
+    texture: wp.array4d(dtype=float),           # (B, 3, Th, Tw)
+    background_color: wp.vec3,
+    background_image: wp.array4d(dtype=float),  # (B, 3, H, W), read when use_background_image != 0
+    use_background_image: int,
+    image: wp.array4d(dtype=float),             # (B, 3, H, W) out
+):
+    b, j, i = wp.tid()
+    f = int(face_index[b, j, i])
+    color = background_color
+    if use_background_image != 0:
+        color = wp.vec3(background_image[b, 0, j, i], background_image[b, 1, j, i], background_image[b, 2, j, i])
+    if f >= 0:
+        w = barycentrics[b, j, i]
+        uv = w[0] * uvs[face_uvs[f, 0]] + w[1] * uvs[face_uvs[f, 1]] + w[2] * uvs[face_uvs[f, 2]]
+        rows = texture.shape[2]
+        cols = texture.shape[3]
+        # §2.5: horizontally pixel centres with wrap-around, vertically align_corners=True.
+        x = wp.clamp(uv[0], -1.0, 2.0) * float(cols) - 0.5
+        y = wp.clamp((1.0 - uv[1]) * float(rows - 1), 0.0, float(rows - 1))
+        x_floor = wp.floor(x)
+        y_floor = wp.floor(y)
+        fx = x - x_floor
+        fy = y - y_floor
+        x0 = ((int(x_floor) % cols) + cols) % cols
+        x1 = (x0 + 1) % cols
+        y0 = int(y_floor)
+        y1 = wp.min(y0 + 1, rows - 1)
+        top = (1.0 - fx) * texel(texture, b, y0, x0) + fx * texel(texture, b, y0, x1)
+        bottom = (1.0 - fx) * texel(texture, b, y1, x0) + fx * texel(texture, b, y1, x1)
+        color = (1.0 - fy) * top + fy * bottom
+    image[b, 0, j, i] = color[0]
+    image[b, 1, j, i] = color[1]
+    image[b, 2, j, i] = color[2]
+
+
+@wp.func
+def segment_parameter(p: wp.vec2, a: wp.vec2, b: wp.vec2) -> float:
+    """Parameter t in [0, 1] of the point of segment a-b closest to p."""
+    ab = b - a
+    length2 = wp.dot(ab, ab)
+    t = float(0.0)
+    if length2 > 0.0:
+        t = wp.clamp(wp.dot(p - a, ab) / length2, 0.0, 1.0)
+    return t
+
+
+@wp.func
+def closest_edge(p: wp.vec2, a0: wp.vec2, a1: wp.vec2, a2: wp.vec2) -> wp.vec3:
+    """(squared distance from p to the triangle's boundary, edge k (0: a0-a1, 1: a1-a2, 2: a2-a0), t on it)."""
+    t0 = segment_parameter(p, a0, a1)
+    d0 = wp.length_sq(p - (a0 + t0 * (a1 - a0)))
+    t1 = segment_parameter(p, a1, a2)
+    d1 = wp.length_sq(p - (a1 + t1 * (a2 - a1)))
+    t2 = segment_parameter(p, a2, a0)
+    d2 = wp.length_sq(p - (a2 + t2 * (a0 - a2)))
+    best = wp.vec3(d0, 0.0, t0)
+    if d1 < best[0]:
+        best = wp.vec3(d1, 1.0, t1)
+    if d2 < best[0]:
+        best = wp.vec3(d2, 2.0, t2)
+    return best
+
+
+@wp.func
+def box_contains(p: wp.vec2, a0: wp.vec2, a1: wp.vec2, a2: wp.vec2, expansion: float) -> bool:
+    return (p[0] >= wp.min(wp.min(a0[0], a1[0]), a2[0]) - expansion
+            and p[0] <= wp.max(wp.max(a0[0], a1[0]), a2[0]) + expansion
+            and p[1] >= wp.min(wp.min(a0[1], a1[1]), a2[1]) - expansion
+            and p[1] <= wp.max(wp.max(a0[1], a1[1]), a2[1]) + expansion)
+
+
+@wp.kernel
+def soft_silhouette_kernel(
+    screen: wp.array2d(dtype=wp.vec3),        # (B, V)
+    faces: wp.array2d(dtype=wp.int32),        # (F, 3)
+    tile_offsets: wp.array2d(dtype=wp.int32),  # (B, tiles + 1) start of each tile's list in tile_faces
+    tile_faces: wp.array(dtype=wp.int32),     # (N,) face indices, increasing within a tile
+    covered: wp.array3d(dtype=wp.int32),      # (B, H, W) hard coverage (1 covered)
+    width: int,
+    height: int,
+    tile_size: int,
+    tiles_x: int,
+    sigma_inv: float,
+    max_faces: int,
+    expansion: float,
+    probability: wp.array3d(dtype=float),     # (B, H, W) out
+):
+    b, j, i = wp.tid()
+    if covered[b, j, i] != 0:
+        probability[b, j, i] = 1.0
+        return
+    p = wp.vec2(pixel_x(i, width), pixel_y(j, height))
+    tile = (j / tile_size) * tiles_x + i / tile_size
+    keep = float(1.0)  # product of (1 - exp(-sigma_inv d²)) over the candidate faces
+    count = int(0)
+    for k in range(tile_offsets[b, tile], tile_offsets[b, tile + 1]):
+        f = tile_faces[k]
+        a0 = xy(screen[b, faces[f, 0]])
+        a1 = xy(screen[b, faces[f, 1]])
+        a2 = xy(screen[b, faces[f, 2]])
+        if box_contains(p, a0, a1, a2, expansion):
+            count += 1
+            if count > max_faces:
+                break
+            d2 = closest_edge(p, a0, a1, a2)[0]
+            keep = keep * (1.0 - wp.exp(-sigma_inv * d2))
+    probability[b, j, i] = 1.0 - keep
+
+
+@wp.func
+def keep_without(p: wp.vec2, b: int, skip: int, screen: wp.array2d(dtype=wp.vec3), faces: wp.array2d(dtype=wp.int32),
+                 tile_faces: wp.array(dtype=wp.int32), start: int, end: int, sigma_inv: float, max_faces: int,
+                 expansion: float) -> float:
+    """Product of (1 - e_g) over the candidate faces except the one at list position ``skip``."""
+    keep = float(1.0)
+    count = int(0)
+    for k in range(start, end):
+        f = tile_faces[k]
+        a0 = xy(screen[b, faces[f, 0]])
+        a1 = xy(screen[b, faces[f, 1]])
+        a2 = xy(screen[b, faces[f, 2]])
+        if box_contains(p, a0, a1, a2, expansion):
+            count += 1
+            if count > max_faces:
+                break
+            if k != skip:
+                keep = keep * (1.0 - wp.exp(-sigma_inv * closest_edge(p, a0, a1, a2)[0]))
+    return keep
+
+
+@wp.func
+def add_edge_gradient(grad_screen: wp.array2d(dtype=wp.vec3), b: int, va: int, vb: int, p: wp.vec2,
+                      a: wp.vec2, c: wp.vec2, t: float, scale: float):
+    """d(|p - q|²) with q = a + t (c - a) the closest point; t is optimal so it does not move (envelope)."""
+    q = a + t * (c - a)
+    g = -2.0 * scale * (p - q)
+    wp.atomic_add(grad_screen, b, va, wp.vec3(g[0] * (1.0 - t), g[1] * (1.0 - t), 0.0))
+    wp.atomic_add(grad_screen, b, vb, wp.vec3(g[0] * t, g[1] * t, 0.0))
+
+
+@wp.kernel
+def soft_silhouette_backward_kernel(
+    screen: wp.array2d(dtype=wp.vec3),
+    faces: wp.array2d(dtype=wp.int32),
+    tile_offsets: wp.array2d(dtype=wp.int32),
+    tile_faces: wp.array(dtype=wp.int32),
+    covered: wp.array3d(dtype=wp.int32),
+    probability: wp.array3d(dtype=float),     # (B, H, W) forward output
+    grad_probability: wp.array3d(dtype=float),  # (B, H, W) dL/dprobability
+    width: int,
+    height: int,
+    tile_size: int,
+    tiles_x: int,
+    sigma_inv: float,
+    max_faces: int,
+    expansion: float,
+    grad_screen: wp.array2d(dtype=wp.vec3),   # (B, V) out, accumulated
+):
+    b, j, i = wp.tid()
+    g = grad_probability[b, j, i]
+    if covered[b, j, i] != 0 or g == 0.0:
+        return
+    p = wp.vec2(pixel_x(i, width), pixel_y(j, height))
+    tile = (j / tile_size) * tiles_x + i / tile_size
+    start = tile_offsets[b, tile]
+    end = tile_offsets[b, tile + 1]
+    keep = 1.0 - probability[b, j, i]
+    count = int(0)
+    for k in range(start, end):
+        f = tile_faces[k]
+        v0 = faces[f, 0]
+        v1 = faces[f, 1]
+        v2 = faces[f, 2]
+        a0 = xy(screen[b, v0])
+        a1 = xy(screen[b, v1])
+        a2 = xy(screen[b, v2])
+        if box_contains(p, a0, a1, a2, expansion):
+            count += 1
+            if count > max_faces:
+                break
+            edge = closest_edge(p, a0, a1, a2)
+            e = wp.exp(-sigma_inv * edge[0])
+            others = float(0.0)
+            if 1.0 - e > 1.0e-4:
+                others = keep / (1.0 - e)
+            else:  # dividing would lose precision: recompute the product without this face
+                others = keep_without(p, b, k, screen, faces, tile_faces, start, end, sigma_inv, max_faces, expansion)
+            # probability = 1 - prod(1 - e_f);  de/d(d²) = -sigma_inv e
+            scale = g * others * (-sigma_inv * e)
+            if edge[1] == 0.0:
+                add_edge_gradient(grad_screen, b, v0, v1, p, a0, a1, edge[2], scale)
+            elif edge[1] == 1.0:
+                add_edge_gradient(grad_screen, b, v1, v2, p, a1, a2, edge[2], scale)
+            else:
+                add_edge_gradient(grad_screen, b, v2, v0, p, a2, a0, edge[2], scale)
