@@ -266,7 +266,8 @@ def write_collection(root: str | os.PathLike, records: Iterable[Record], class_n
                      part_names: list[str] | None = None, name: str | None = None, **meta) -> Path:
     """Write ``collection.json`` and ``index.jsonl`` for records whose files live under ``root``.
 
-    Records carrying an in-memory mask (``mask_array``) get it written to ``masks/<id>.png``.
+    Records carrying an in-memory mask (``mask_array``) get it written to ``masks/<id>.png``; missing boxes and
+    image sizes are filled in from the mask and the image header, so the index is usable with check="none".
     Returns the index path.
     """
     root = Path(root)
@@ -278,6 +279,10 @@ def write_collection(root: str | os.PathLike, records: Iterable[Record], class_n
             mask_path = root / "masks" / f"{record.id.replace('/', '_')}.png"
             write_png_atomic(mask_path, np.asarray(record.mask_array, bool).astype(np.uint8) * 255)
             record.mask_path = mask_path
+        if record.bbox[2] <= record.bbox[0] or record.bbox[3] <= record.bbox[1]:
+            record.bbox = mask_bbox(record.load_mask())
+        if record.image_size == (0, 0):
+            record.image_size = image_size(record.image_path)
         lines.append(json.dumps(record_to_json(record, root)))
     header = {"format": FORMAT, "version": VERSION, "name": name or root.name, "class_names": list(class_names),
               "part_names": list(part_names) if part_names else None, **meta}

@@ -53,8 +53,8 @@ def square_crop_box(bbox: tuple[float, float, float, float], padding: float = 0.
     x1, x2 = x1 - padding * w, x2 + padding * w
     y1, y2 = y1 - padding * h, y2 + padding * h
     side = int(math.ceil(max(x2 - x1, y2 - y1) - 1e-9))
-    x0 = int(round((x1 + x2) / 2 - side / 2))
-    y0 = int(round((y1 + y2) / 2 - side / 2))
+    x0 = math.floor((x1 + x2) / 2 - side / 2 + 0.5)  # round half up (Python's round() is half-to-even)
+    y0 = math.floor((y1 + y2) / 2 - side / 2 + 0.5)
     return SquareBox(x0, y0, side)
 
 

@@ -1,0 +1,149 @@
+"""The folder format, its validation of bad input, CMR-style cropping and the torch Dataset."""
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from training.data import (CollectionDataset, CollectionError, Pose, Record, crop_and_resize, load_collection,
+                           square_crop_box, write_collection)
+from training.synth import read_car_obj
+
+from .fixtures import ellipse_mask, write_corrupt_image, write_image
+
+
+def _make_folder(root, n=3, h=40, w=50):
+    records = []
+    for i in range(n):
+        write_image(root / "images" / f"{i}.png", h, w, seed=i)
+        mask = ellipse_mask(h, w, 25, 20, 15, 10)
+        (root / "masks").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(mask.astype(np.uint8) * 255).save(root / "masks" / f"{i}.png")
+        pose = Pose.from_matrix(np.eye(3), 0.5, (0.1, -0.2)) if i == 0 else None
+        records.append(Record(id=f"r{i}", image_path=root / "images" / f"{i}.png", image_size=(h, w),
+                              bbox=(0, 0, 0, 0), class_index=3, class_name="car", source="folder",
+                              mask_path=root / "masks" / f"{i}.png", pose=pose, extra={"note": i}))
+    return records
+
+
+def test_write_then_load_round_trip(tmp_path):
+    records = _make_folder(tmp_path)
+    write_collection(tmp_path, records, class_names=["motorcycle", "bus", "truck", "car"], part_names=None,
+                     name="demo", licence="CC0")
+    lines = (tmp_path / "index.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["image"] == "images/0.png"  # relative paths
+    collection = load_collection(tmp_path)
+    assert [r.id for r in collection.records] == ["r0", "r1", "r2"]
+    assert collection.class_names[3] == "car" and collection.meta["licence"] == "CC0"
+    r0 = collection.records[0]
+    assert r0.image_size == (40, 50) and r0.bbox == (10.0, 10.0, 40.0, 30.0)  # filled from the mask
+    assert r0.pose == records[0].pose and r0.extra == {"note": 0}
+    np.testing.assert_array_equal(r0.load_mask(), ellipse_mask(40, 50, 25, 20, 15, 10))
+    # index.json (a JSON list) is read as well.
+    (tmp_path / "index.json").write_text(json.dumps([json.loads(line) for line in lines]))
+    (tmp_path / "index.jsonl").unlink()
+    assert len(load_collection(tmp_path, check="header")) == 3
+
+
+def test_every_bad_input_is_skipped_counted_and_named(tmp_path, caplog):
+    records = _make_folder(tmp_path, n=2)
+    write_collection(tmp_path, records, class_names=["car"])
+    good = json.loads((tmp_path / "index.jsonl").read_text().splitlines()[0])
+    bad_entries = []
+
+    def add(id_, **changes):
+        bad_entries.append(json.dumps({**good, "id": id_, **changes}))
+
+    write_corrupt_image(tmp_path / "images" / "corrupt.jpg")
+    add("corrupt_image", image="images/corrupt.jpg")
+    add("missing_image", image="images/nope.png")
+    add("missing_mask", mask="masks/nope.png")
+    add("no_mask", mask=None)
+    Image.fromarray(np.full((10, 10), 255, np.uint8)).save(tmp_path / "masks" / "small.png")
+    add("small_mask", mask="masks/small.png")
+    Image.fromarray(np.zeros((40, 50), np.uint8)).save(tmp_path / "masks" / "empty.png")
+    add("empty_mask", mask="masks/empty.png")
+    (tmp_path / "masks" / "garbage.png").write_bytes(b"garbage")
+    add("garbage_mask", mask="masks/garbage.png")
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "masks" / "parts_small.png")
+    add("small_parts", parts="masks/parts_small.png")
+    add("bad_pose", pose={"q": [1, 1, 0, 0], "s": 1.0, "t": [0, 0]})
+    add("r0")  # duplicate id
+    bad_entries.append("{not json")
+    bad_entries.append(json.dumps({"image": "images/0.png"}))  # no id
+    with open(tmp_path / "index.jsonl", "a") as f:
+        f.write("\n".join(bad_entries) + "\n")
+    with caplog.at_level(logging.WARNING, logger="training.data"):
+        collection = load_collection(tmp_path)
+    report = collection.report
+    assert [r.id for r in collection.records] == ["r0", "r1"]
+    assert report.skipped == {"unreadable_image": 2, "missing_mask": 2, "mask_size_mismatch": 1, "empty_mask": 1,
+                              "unreadable_mask": 1, "parts_size_mismatch": 1, "bad_annotation": 4}
+    assert report.total == 14 and report.kept == 2
+    assert any(e.startswith("corrupt_image:") for e in report.examples["unreadable_image"])
+    assert any("quaternion" in e for e in report.examples["bad_annotation"])
+    assert any("duplicate id" in e for e in report.examples["bad_annotation"])
+    assert "kept 2 of 14" in caplog.text and "unreadable_image: 2 [corrupt_image, missing_image]" in caplog.text
+    assert json.loads(json.dumps(report.to_json()))["skipped"]["empty_mask"] == 1
+
+
+def test_collection_level_errors_are_one_line(tmp_path):
+    with pytest.raises(CollectionError, match="not a folder"):
+        load_collection(tmp_path / "missing")
+    with pytest.raises(CollectionError, match="no index.jsonl or index.json"):
+        load_collection(tmp_path)
+    (tmp_path / "index.json").write_text("{broken")
+    with pytest.raises(CollectionError, match="not valid JSON"):
+        load_collection(tmp_path)
+    (tmp_path / "collection.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(CollectionError, match="is not 'gan3d-collection'"):
+        load_collection(tmp_path)
+
+
+def test_square_crop_box_pads_five_percent_and_centres():
+    box = square_crop_box((10, 20, 50, 40), padding=0.05)  # 40 x 20 box
+    assert box.side == 44 and (box.x0, box.y0) == (8, 8)  # 40 * 1.1 = 44; centre (30, 30)
+    with pytest.raises(ValueError, match="no area"):
+        square_crop_box((5, 5, 5, 9))
+
+
+def test_crop_fills_white_outside_and_zero_mask(tmp_path):
+    records = _make_folder(tmp_path, n=1, h=40, w=50)
+    record = records[0]
+    record.bbox = (0.0, 0.0, 50.0, 20.0)  # touches the top-left: the padded square leaves the image
+    sample = crop_and_resize(record, resolution=55, padding=0.05)
+    assert (sample.box.x0, sample.box.y0, sample.box.side) == (-2, -17, 55)
+    assert (sample.image[:17] == 255).all()  # rows above the image are white
+    assert (sample.mask[:17] == 0).all() and sample.mask.max() == 1.0
+
+
+def test_synthetic_crop_keeps_mesh_pose_and_mask_aligned(synth_run):
+    """The crop's pose projects the true mesh onto the cropped mask (box agreement within a pixel)."""
+    out, _ = synth_run
+    for record in load_collection(out).records[:6]:
+        sample = crop_and_resize(record, resolution=128)
+        car = read_car_obj(out / record.extra["mesh"])
+        px = (sample.pose.project(car.vertices)[:, :2] + 1) / 2 * 128
+        ys, xs = np.nonzero(sample.mask > 0.5)
+        scale = 128 / sample.box.side  # pixels of the crop per source pixel
+        tol = 1.5 * scale + 1
+        assert abs(px[:, 0].min() - xs.min()) < tol and abs(px[:, 0].max() - (xs.max() + 1)) < tol
+        assert abs(px[:, 1].min() - ys.min()) < tol and abs(px[:, 1].max() - (ys.max() + 1)) < tol
+
+
+def test_torch_dataset_batches(synth_run):
+    out, _ = synth_run
+    records = load_collection(out).records
+    loader = torch.utils.data.DataLoader(CollectionDataset(records[:4], resolution=48), batch_size=4)
+    batch = next(iter(loader))
+    assert batch["image"].shape == (4, 3, 48, 48) and batch["image"].dtype == torch.float32
+    assert -1.0 <= batch["image"].min() and batch["image"].max() <= 1.0
+    assert batch["mask"].shape == (4, 1, 48, 48) and 0 <= batch["mask"].min() and batch["mask"].max() <= 1
+    assert batch["parts"].shape == (4, 48, 48) and batch["parts"].dtype == torch.int64
+    assert batch["has_pose"].all() and batch["has_parts"].all()
+    assert torch.allclose(batch["q"].norm(dim=1), torch.ones(4))
+    assert batch["class_index"].tolist() == [3] * 4 and batch["id"] == [r.id for r in records[:4]]
