@@ -131,3 +131,23 @@ def test_gpu_request_without_cuda(tmp_path, capsys):
         assert main(ARGS[:-2] + ["--gpu_ids", "0", "--out", str(tmp_path)]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "no CUDA GPU" in err[0] and "--gpu_ids -1" in err[0]
+
+
+def test_checkpoint_path_for_name(tmp_path):
+    from backend.generation import checkpoint_path_for_name
+    from backend.models import CheckpointError
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "checkpoint_latest.safetensors").write_bytes(b"x")
+    (folder / "checkpoint_20.pth").write_bytes(b"x")
+    assert checkpoint_path_for_name("run", root=tmp_path) == folder / "checkpoint_latest.safetensors"
+    (folder / "checkpoint_latest.pth").write_bytes(b"x")
+    assert checkpoint_path_for_name("run", root=tmp_path) == folder / "checkpoint_latest.pth"    # .pth wins
+    assert checkpoint_path_for_name("run", 20, root=tmp_path) == folder / "checkpoint_20.pth"
+    with pytest.raises(CheckpointError, match="checkpoint_40.pth does not exist; that folder has checkpoint_20.pth"):
+        checkpoint_path_for_name("run", "40", root=tmp_path)
+    with pytest.raises(CheckpointError, match="which_epoch"):
+        checkpoint_path_for_name("run", "best!", root=tmp_path)
+    with pytest.raises(CheckpointError, match="invalid experiment name"):
+        checkpoint_path_for_name("../etc", root=tmp_path)
