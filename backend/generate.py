@@ -21,6 +21,7 @@ from .device import DeviceError, resolve_device
 from .export import FORMATS, ORIGINS, export_samples
 from .generation import CHECKPOINT_ROOT, MeshGenerator, select_model
 from .models import PRESETS, CheckpointError
+from .render.preview import save_generated_preview
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,10 +135,15 @@ def run(args: argparse.Namespace) -> int:
     total = len(latents) if latents is not None and count is None else count
     metadata = {"model": model.source, "untrained": model.untrained, "config": model.config.to_dict(),
                 "class_names": list(model.class_names), "dataset": args.dataset, "seed": args.seed}
+    exported: list = []  # kept for the preview grid
     with tqdm(total=total, unit="mesh", desc="generating", disable=None) as progress:
-        summary = export_samples(meshes, out_dir, generator.template, args.format, args.target_length,
-                                 args.origin, metadata=metadata, on_mesh=lambda n: progress.update(1))
-    # ENG-RENDER: the preview grid output/NAME.png (backend.render.preview.save_preview_grid) is written here.
+        summary = export_samples((exported.append(m) or m for m in meshes), out_dir, generator.template,
+                                 args.format, args.target_length, args.origin, metadata=metadata,
+                                 on_mesh=lambda n: progress.update(1))
+    # §1.5 preview grid output/NAME.png next to the mesh folder (ENG-RENDER: backend.render.preview).
+    preview = save_generated_preview(out_dir.parent / f"{out_dir.name}.png", exported, generator.template,
+                                     seed=args.seed)
+    print(f"wrote preview grid {preview}")
     print(f"wrote {summary.count} meshes ({args.format}) to {out_dir} on {generator.device}"
           f"{' [UNTRAINED model]' if model.untrained else ''}; details in {summary.manifest}")
     return 0

@@ -112,7 +112,7 @@ def viewpoint_quaternion(azimuth_deg: torch.Tensor, elevation_deg: torch.Tensor,
 
     q_azim rotates by -azimuth about z, q_elev by -elevation about y, q_roll by -roll about z.
     Elevation 90° with roll -90° is a horizontal side view of a z-up object (object +z is image-up);
-    elevations below 90° look down on the object from above.
+    elevations above 90° look down on the object from above, below 90° up from below.
 
     Args:
         azimuth_deg, elevation_deg: (B,) float degrees.
@@ -167,10 +167,10 @@ def object_to_renderer(vertices: torch.Tensor, pose: Pose) -> torch.Tensor:
     return torch.stack([x, y, z], dim=-1)
 
 
-def random_view_poses(count: int, seed: int = 0, elevation_range_deg: tuple[float, float] = (60.0, 85.0),
+def random_view_poses(count: int, seed: int = 0, elevation_range_deg: tuple[float, float] = (95.0, 120.0),
                       scale: float = 0.9, dtype: torch.dtype = torch.float32) -> Pose:
     """Seeded random viewpoints for previews: azimuth uniform in [0, 360), elevation uniform in the range
-    (90° = horizontal, smaller = from above), roll -90°, zero translation, no perspective.
+    (90° = horizontal, larger = from above), roll -90°, zero translation, no perspective.
 
     ``scale`` 0.9 keeps a unit-radius object inside the frame.
     """
