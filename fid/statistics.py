@@ -1,0 +1,211 @@
+"""Feature statistics, their files, the Fréchet distance and KID.
+
+Statistics files use the original project's ``precomputed_fid_299x299.npz`` layout (§1.3): ``stats_m`` (2048,) float32,
+``stats_s`` (2048, 2048) float32 holding the LOWER TRIANGLE of the covariance only, ``num_images``, ``resolution``.
+We add two optional keys the original ignores: ``feature_extractor`` (which Inception produced them, so statistics of
+different networks are never compared) and ``kid_features`` (up to ``KID_FEATURES_KEPT`` of the features, float32,
+so KID can be computed against the cached real set).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+from scipy import linalg
+
+from fid.errors import FIDError
+
+KID_FEATURES_KEPT = 10_000
+
+
+@dataclasses.dataclass
+class FeatureStatistics:
+    """Gaussian summary of a set of Inception features.
+
+    mean: (D,) float64; cov: (D, D) float64, symmetric (unbiased, numpy ``cov`` with rowvar False);
+    num_images: how many images were summarised; resolution: image side given to Inception (299);
+    feature_extractor: name of the network or None when unknown (original files);
+    kid_features: (M, D) float32 random subset of the features (M <= KID_FEATURES_KEPT) or None.
+    """
+
+    mean: np.ndarray
+    cov: np.ndarray
+    num_images: int
+    resolution: int = 299
+    feature_extractor: str | None = None
+    kid_features: np.ndarray | None = None
+
+    @classmethod
+    def from_features(cls, features: np.ndarray, resolution: int = 299, feature_extractor: str | None = None,
+                      keep_for_kid: int = KID_FEATURES_KEPT, seed: int = 0) -> "FeatureStatistics":
+        """Statistics of features (N, D), N >= 2.
+
+        Keeps features for KID: all of them, in order, when N <= ``keep_for_kid``, else a seeded random subset.
+        """
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[0] < 2:
+            raise FIDError(f"need at least 2 feature vectors to compute statistics, got shape {features.shape}")
+        features64 = features.astype(np.float64)
+        kept = features
+        if features.shape[0] > keep_for_kid:
+            rows = np.random.default_rng(seed).choice(features.shape[0], keep_for_kid, replace=False)
+            kept = features[np.sort(rows)]
+        return cls(mean=features64.mean(axis=0), cov=np.cov(features64, rowvar=False), num_images=features.shape[0],
+                   resolution=resolution, feature_extractor=feature_extractor,
+                   kid_features=kept.astype(np.float32) if keep_for_kid > 0 else None)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the original layout (lower-triangle float32 covariance) plus our optional keys."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {
+            "stats_m": self.mean.astype(np.float32),
+            "stats_s": np.tril(self.cov).astype(np.float32),
+            "num_images": np.asarray(self.num_images),
+            "resolution": np.asarray(self.resolution),
+        }
+        if self.feature_extractor is not None:
+            arrays["feature_extractor"] = np.asarray(self.feature_extractor)
+        if self.kid_features is not None:
+            arrays["kid_features"] = self.kid_features.astype(np.float32)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, feature_dim: int | None = 2048) -> "FeatureStatistics":
+        """Read a statistics file; a lower-triangle covariance is mirrored (S + triu(Sᵀ, 1)), a full one kept.
+
+        Raises FIDError when the file is missing, unreadable, lacks a key or has shapes that do not fit together
+        (or do not match ``feature_dim`` when given).
+        """
+        path = Path(path)
+        redo = "recompute it with `python -m fid.evaluate stats DATASET_DIR`"
+        if not path.is_file():
+            raise FIDError(f"statistics file {path} does not exist; {redo}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                contents = {k: data[k] for k in data.files}
+        except Exception as exc:
+            raise FIDError(f"cannot read statistics file {path}: {str(exc).splitlines()[0]}; {redo}") from None
+        for key in ("stats_m", "stats_s"):
+            if key not in contents:
+                raise FIDError(f"statistics file {path} has no {key!r} (keys: {sorted(contents)}); {redo}")
+        mean, cov = contents["stats_m"].astype(np.float64), contents["stats_s"].astype(np.float64)
+        dim = feature_dim if feature_dim is not None else mean.shape[0] if mean.ndim == 1 else -1
+        if mean.shape != (dim,) or cov.shape != (dim, dim):
+            raise FIDError(f"statistics file {path} has the wrong shape: stats_m {mean.shape}, stats_s {cov.shape}, "
+                           f"expected ({dim},) and ({dim}, {dim}); {redo}")
+        if not (np.isfinite(mean).all() and np.isfinite(cov).all()):
+            raise FIDError(f"statistics file {path} contains NaN or infinite values; {redo}")
+        if not np.triu(cov, 1).any():  # the original layout: lower triangle only
+            cov = cov + np.triu(cov.T, 1)
+        kid = contents.get("kid_features")
+        if kid is not None and (kid.ndim != 2 or kid.shape[1] != dim):
+            raise FIDError(f"statistics file {path} has kid_features of shape {kid.shape}, expected (M, {dim}); {redo}")
+        extractor = contents.get("feature_extractor")
+        return cls(mean=mean, cov=cov,
+                   num_images=int(contents["num_images"]) if "num_images" in contents else 0,
+                   resolution=int(contents["resolution"]) if "resolution" in contents else 299,
+                   feature_extractor=str(extractor) if extractor is not None else None,
+                   kid_features=kid.astype(np.float32) if kid is not None else None)
+
+
+FID_METHODS = ("auto", "sqrtm", "eigh")
+
+
+def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """tr(sqrtm(sigma1 sigma2)) for symmetric PSD (D, D) matrices, through symmetric eigendecompositions.
+
+    sigma1 sigma2 is similar to A sigma2 A with A = sigma1^½ (symmetric PSD), so its eigenvalues are real and
+    non-negative and the trace of its square root is the sum of their square roots. Exact for rank-deficient
+    covariances (fewer images than feature dimensions), where scipy's sqrtm is slow and loses accuracy.
+    """
+    w, v = np.linalg.eigh(sigma1)
+    root = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    eigenvalues = np.linalg.eigvalsh(root @ sigma2 @ root)
+    return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     eps: float = 1e-6, method: str = "sqrtm") -> float:
+    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2). mu: (D,), sigma: (D, D) symmetric PSD.
+
+    d² = |mu1 - mu2|² + tr(sigma1) + tr(sigma2) - 2 tr(sqrtm(sigma1 sigma2)).
+    method "sqrtm" is pytorch-fid's formula: scipy.linalg.sqrtm; when the root is not finite it is retried with ``eps``
+    added to both diagonals; an imaginary part is dropped if the diagonal's imaginary part is within 1e-3 of zero
+    (else FIDError). method "eigh" computes the same trace with :func:`trace_sqrt_product`.
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
+        raise FIDError(f"statistics do not match: means {mu1.shape} vs {mu2.shape}, "
+                       f"covariances {sigma1.shape} vs {sigma2.shape}")
+    if method not in ("sqrtm", "eigh"):
+        raise FIDError(f"unknown Fréchet distance method {method!r}: use 'sqrtm' or 'eigh'")
+    diff = mu1 - mu2
+    if method == "eigh":
+        tr_covmean = trace_sqrt_product(sigma1, sigma2)
+    else:
+        covmean = linalg.sqrtm(sigma1.dot(sigma2))
+        if not np.isfinite(covmean).all():
+            offset = np.eye(sigma1.shape[0]) * eps
+            covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+        if np.iscomplexobj(covmean):
+            if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+                largest = np.max(np.abs(covmean.imag))
+                raise FIDError(f"the Fréchet distance is undefined: imaginary component {largest:.3g} in sqrtm "
+                               "(too few images for the feature dimension? try method 'eigh')")
+            covmean = covmean.real
+        tr_covmean = float(np.trace(covmean))
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_covmean)
+
+
+def resolve_method(method: str, a: "FeatureStatistics", b: "FeatureStatistics") -> str:
+    """"auto" -> "sqrtm" (pytorch-fid) when both sets have more images than feature dimensions (full-rank
+    covariances, or an unknown count), else "eigh" (exact and fast for rank-deficient covariances)."""
+    if method not in FID_METHODS:
+        raise FIDError(f"unknown FID method {method!r}: use one of {', '.join(FID_METHODS)}")
+    if method != "auto":
+        return method
+    dim = a.mean.shape[0]
+    small = [s.num_images for s in (a, b) if 0 < s.num_images <= dim]
+    return "eigh" if small else "sqrtm"
+
+
+def fid_from_statistics(a: FeatureStatistics, b: FeatureStatistics, method: str = "auto") -> float:
+    """FID between two statistics of the same network (see :func:`resolve_method`); FIDError when networks differ."""
+    if a.feature_extractor and b.feature_extractor and a.feature_extractor != b.feature_extractor:
+        raise FIDError(f"cannot compare statistics of different networks ({a.feature_extractor} vs "
+                       f"{b.feature_extractor}); recompute one of them with the same --inception")
+    return frechet_distance(a.mean, a.cov, b.mean, b.cov, method=resolve_method(method, a, b))
+
+
+def kernel_inception_distance(features_a: np.ndarray, features_b: np.ndarray, num_subsets: int = 100,
+                              subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """KID: unbiased MMD² with the cubic polynomial kernel k(x, y) = (xᵀy / D + 1)³, averaged over random subsets.
+
+    features_a: (N, D), features_b: (M, D). Each subset draws min(subset_size, N, M) rows of each set without
+    replacement (numpy seed ``seed``). Returns (mean, standard deviation) over the subsets.
+    """
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise FIDError(f"KID needs two (N, D) feature sets with the same D, got {a.shape} and {b.shape}")
+    m = min(subset_size, a.shape[0], b.shape[0])
+    if m < 2:
+        raise FIDError(f"KID needs at least 2 images in each set, got {a.shape[0]} and {b.shape[0]}")
+    dim = a.shape[1]
+    rng = np.random.default_rng(seed)
+    values = np.empty(num_subsets)
+    for i in range(num_subsets):
+        x = a[rng.choice(a.shape[0], m, replace=False)]
+        y = b[rng.choice(b.shape[0], m, replace=False)]
+        k_xx = (x @ x.T / dim + 1.0) ** 3
+        k_yy = (y @ y.T / dim + 1.0) ** 3
+        k_xy = (x @ y.T / dim + 1.0) ** 3
+        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
+        values[i] = within - 2.0 * k_xy.sum() / (m * m)
+    return float(values.mean()), float(values.std())
