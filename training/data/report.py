@@ -60,7 +60,7 @@ class SkipReport:
         """One line: '<source>: kept K of N; skipped S (reason: count [first, names], ...)'."""
         line = f"{self.source}: kept {self.kept} of {self.total}"
         if self.skipped:
-            parts = [f"{reason}: {count} [{', '.join(e.split(':')[0] for e in self.examples.get(reason, []))}]"
+            parts = [f"{reason}: {count} [{', '.join(e.split(': ')[0] for e in self.examples.get(reason, []))}]"
                      for reason, count in sorted(self.skipped.items())]
             line += f"; skipped {self.n_skipped} ({'; '.join(parts)})"
         if self.warnings:
