@@ -66,18 +66,18 @@ def _handle(event) -> None:
         job = STATE.jobs.get(event.job_id)
         if job is not None and job.status == "running":  # meshes of a cancelled job are dropped
             try:
-                _build(job, job.slots[event.slot], event.mesh)
+                build_result(job, event.slot, event.mesh)
             except Exception as exc:  # a broken result must not kill the timer
-                _end(job, "failed", f"could not build object: {type(exc).__name__}: {exc}")
+                finish_job(job, "failed", f"could not build object: {type(exc).__name__}: {exc}")
                 if STATE.worker is not None:
                     STATE.worker.cancel(job.job_id)
     elif isinstance(event, jobs.JobEnded):
         job = STATE.jobs.get(event.job_id)
         if job is not None and job.status == "running":
             if event.status == "done" and len(job.built) < job.total:
-                _end(job, "failed", f"the backend ended the job after {len(job.built)} of {job.total} objects")
+                finish_job(job, "failed", f"the backend ended the job after {len(job.built)} of {job.total} objects")
             else:
-                _end(job, event.status, event.message)
+                finish_job(job, event.status, event.message)
 
 
 def _on_info(event: jobs.InfoReady) -> None:
@@ -91,7 +91,8 @@ def _on_info(event: jobs.InfoReady) -> None:
             topology.vertex_count, topology.faces, topology.uvs, topology.face_uvs)
 
 
-def _end(job: JobState, status: str, message: str = "") -> None:
+def finish_job(job: JobState, status: str, message: str = "") -> None:
+    """Mark ``job`` ended (done / cancelled / failed), set its message and push one undo step for its objects."""
     job.status = status
     job.finished = time.perf_counter()
     n = len(job.built)
@@ -115,7 +116,9 @@ def _push_undo(message: str) -> None:
         pass  # no undo stack (background mode)
 
 
-def _build(job: JobState, slot: Slot, mesh) -> None:
+def build_result(job: JobState, slot_index: int, mesh) -> None:
+    """Build (or rebuild) the object of slot ``slot_index`` of ``job`` from one protocol ``MeshResult``."""
+    slot = job.slots[slot_index]
     topology = STATE.topologies.get(mesh.topology_key)
     if topology is None:
         raise RuntimeError("the backend's mesh topology changed; press Connect and generate again")

@@ -282,7 +282,7 @@ class GAN3D_OT_cancel(bpy.types.Operator):
         for job in runtime.running_jobs():
             if STATE.worker is not None:
                 STATE.worker.cancel(job.job_id)
-            applier._end(job, "cancelled")  # results still in flight are dropped from now on
+            applier.finish_job(job, "cancelled")  # results still in flight are dropped from now on
         return {"FINISHED"}
 
 
