@@ -21,7 +21,7 @@ import bpy
 import numpy as np
 from mathutils import Euler, Matrix, Vector
 
-from .car import PART_IDS, CarMesh
+from .car import MATERIALS, CarMesh
 from .pose_math import ID_LEVELS, blender_camera_to_pose
 
 CAR_NAME = "synth_car"
@@ -140,6 +140,7 @@ def _paint_materials(rng: np.random.Generator) -> dict[str, bpy.types.Material]:
         "taillight": _principled("taillight", (0.6, 0.02, 0.02), 0.0, 0.2,
                                  emission=((1.0, 0.05, 0.02), rng.uniform(0.0, 1.5))),
         "bumper": (_principled("bumper", (0.03, 0.03, 0.03), 0.0, 0.6) if rng.random() < 0.5 else None),
+        "rim": _principled("rim", (grey := float(rng.uniform(0.25, 0.8)),) * 3, 1.0, rng.uniform(0.2, 0.45)),
     }
     if mats["bumper"] is None:
         mats["bumper"] = mats["body"]
@@ -168,15 +169,13 @@ def build_car_object(car: CarMesh, rng: np.random.Generator) -> bpy.types.Object
     mesh.update(calc_edges=True)
     mesh.validate()
     mats = _paint_materials(rng)
-    order = ["body", "wheel", "window", "headlight", "taillight", "bumper"]
-    for name in order:
+    for name in MATERIALS:
         mesh.materials.append(mats[name])
-    mesh.polygons.foreach_set("material_index", (car.face_parts - 1).astype(np.int32))
+    mesh.polygons.foreach_set("material_index", car.materials().astype(np.int32))
     attr = mesh.attributes.new("part_id", "FLOAT", "FACE")
     attr.data.foreach_set("value", car.face_parts.astype(np.float32))
     obj = bpy.data.objects.new(CAR_NAME, mesh)
     bpy.context.scene.collection.objects.link(obj)
-    assert order.index("body") + 1 == PART_IDS["body"]
     return obj
 
 

@@ -20,6 +20,9 @@ PART_IDS: dict[str, int] = {name: i for i, name in enumerate(PART_NAMES)}
 
 BODY_TYPES: tuple[str, ...] = ("sedan", "hatchback", "suv", "van", "pickup", "sports")
 
+#: Surface finishes (Blender material slots); a part may use several (a wheel has a tyre and a rim).
+MATERIALS: tuple[str, ...] = ("body", "wheel", "window", "headlight", "taillight", "bumper", "rim")
+
 
 @dataclass(frozen=True)
 class BodyStyle:
@@ -53,6 +56,7 @@ class CarMesh:
     vertices: (V, 3) float32, object frame (x lateral, y front-back with front = -y, z up), about [-1, 1].
     faces: (F, 3) int64, counter-clockwise seen from outside (outward normals).
     face_parts: (F,) int64 indices into :data:`PART_NAMES` (never 0).
+    face_materials: (F,) int64 indices into :data:`MATERIALS`, or None (then the part's own finish).
     """
 
     vertices: np.ndarray
@@ -60,6 +64,13 @@ class CarMesh:
     face_parts: np.ndarray
     body_type: str = ""
     params: dict = field(default_factory=dict)
+    face_materials: np.ndarray | None = None
+
+    def materials(self) -> np.ndarray:
+        """(F,) int64 material slot of every face."""
+        if self.face_materials is not None:
+            return self.face_materials
+        return np.array([MATERIALS.index(PART_NAMES[p]) for p in self.face_parts], np.int64)
 
 
 @dataclass
@@ -67,17 +78,25 @@ class _Builder:
     vertices: list[np.ndarray] = field(default_factory=list)
     faces: list[np.ndarray] = field(default_factory=list)
     parts: list[np.ndarray] = field(default_factory=list)
+    materials: list[np.ndarray] = field(default_factory=list)
     count: int = 0
 
-    def add(self, vertices: np.ndarray, faces: np.ndarray, parts: np.ndarray | int) -> None:
+    def add(self, vertices: np.ndarray, faces: np.ndarray, parts: np.ndarray | int, material: str | None = None
+            ) -> None:
         faces = _orient_outward(vertices, faces)
         self.vertices.append(vertices)
         self.faces.append(faces + self.count)
-        self.parts.append(np.broadcast_to(np.asarray(parts, np.int64), (len(faces),)).copy())
+        parts = np.broadcast_to(np.asarray(parts, np.int64), (len(faces),)).copy()
+        self.parts.append(parts)
+        if material is None:
+            self.materials.append(np.array([MATERIALS.index(PART_NAMES[p]) for p in parts], np.int64))
+        else:
+            self.materials.append(np.full(len(faces), MATERIALS.index(material), np.int64))
         self.count += len(vertices)
 
-    def build(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (np.concatenate(self.vertices), np.concatenate(self.faces), np.concatenate(self.parts))
+    def build(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return (np.concatenate(self.vertices), np.concatenate(self.faces), np.concatenate(self.parts),
+                np.concatenate(self.materials))
 
 
 def _signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
@@ -163,13 +182,17 @@ def _lower_body(style: BodyStyle, length: float, rng: np.random.Generator) -> tu
 
 
 def _cabin(style: BodyStyle, length: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A lofted trapezoid greenhouse; side and sloped faces are window, the flat roof is body."""
+    """A lofted trapezoid greenhouse; side and sloped faces are window, the flat roof and a B-pillar are body."""
+    pillar_at = rng.uniform(0.35, 0.6)  # B-pillar position along the roof
     c0, c1 = style.cabin
     run_front, run_rear = style.slopes
     base = style.belt - 0.02
     # y stations: front foot, front top, rear top, rear foot (plus subdivisions on the roof).
-    ys = np.array([c0, c0 + run_front, *np.linspace(c0 + run_front, c1 - run_rear, 4)[1:-1], c1 - run_rear, c1])
-    tops = np.array([base + 0.004, style.roof, *[style.roof] * 2, style.roof, base + 0.004])
+    roof_start, roof_end = c0 + run_front, c1 - run_rear
+    pillar = roof_start + (roof_end - roof_start) * pillar_at
+    half = 0.012
+    ys = np.array([c0, roof_start, pillar - half, pillar + half, roof_end, c1])
+    tops = np.array([base + 0.004, style.roof, style.roof, style.roof, style.roof, base + 0.004])
     tumble = rng.uniform(0.68, 0.82)  # roof width / belt width
     half_bottom = style.width / 2 * 0.93
     rings = []
@@ -183,7 +206,8 @@ def _cabin(style: BodyStyle, length: float, rng: np.random.Generator) -> tuple[n
     centres = vertices[faces].mean(1)
     roof = (np.abs(normals[:, 2]) > 0.97) & (centres[:, 2] > (base + 0.5 * (style.roof - base)) * length)
     bottom = centres[:, 2] < (base + 0.006) * length
-    parts = np.where(roof | bottom, PART_IDS["body"], PART_IDS["window"])
+    in_pillar = np.abs(centres[:, 1] - ys[2:4].mean() * length) < 0.0121 * length
+    parts = np.where(roof | bottom | in_pillar, PART_IDS["body"], PART_IDS["window"])
     return vertices, faces, parts
 
 
@@ -219,12 +243,15 @@ def build_car(seed: int, body_type: str | None = None) -> CarMesh:
     radius = style.wheel * length
     width = rng.uniform(0.055, 0.075) * length
     x = style.width / 2 * length - width * 0.35
+    rim = rng.uniform(0.5, 0.7)  # rim radius / tyre radius
     overhang_front = rng.uniform(0.15, 0.21)
     overhang_rear = rng.uniform(0.17, 0.24) if body_type != "van" else rng.uniform(0.1, 0.15)
     for y in (overhang_front * length, (1 - overhang_rear) * length):
         for side in (-1, 1):
             v, f = _wheel(np.array([side * x, y, radius]), radius, width)
             b.add(v, f, PART_IDS["wheel"])
+            v, f = _wheel(np.array([side * x, y, radius]), radius * rim, width * 1.08)
+            b.add(v, f, PART_IDS["wheel"], material="rim")
 
     # Lights and bumpers: thin boxes poking out of the nose and the tail.
     hood = style.hood * style.belt * length
@@ -247,8 +274,9 @@ def build_car(seed: int, body_type: str | None = None) -> CarMesh:
     b.add(*_box(np.array([-bw / 2, 0.95 * length, bz]), np.array([bw / 2, 1.012 * length, bz + bh])),
           PART_IDS["bumper"])
 
-    vertices, faces, parts = b.build()
+    vertices, faces, parts, materials = b.build()
     lo, hi = vertices.min(0), vertices.max(0)
     vertices = (vertices - (lo + hi) / 2) / ((hi[1] - lo[1]) / 2)
     return CarMesh(vertices.astype(np.float32), faces, parts, body_type,
-                   {"ground_z": float(vertices[:, 2].min()), "style": style.__dict__ | {"cabin": list(style.cabin)}})
+                   {"ground_z": float(vertices[:, 2].min()), "style": style.__dict__ | {"cabin": list(style.cabin)}},
+                   materials)
