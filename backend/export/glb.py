@@ -8,21 +8,26 @@ forward axis; Blender's glTF importer brings it back z-up with the front along -
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
 from PIL import Image
-from trimesh.visual import TextureVisuals
-from trimesh.visual.material import PBRMaterial
 
 from ..mesh import MeshTemplate
 from .frames import Origin, object_to_y_up, place_in_world
 from .obj import check_mesh_arrays
 
+if TYPE_CHECKING:
+    import trimesh
+
 
 def build_trimesh(vertices: np.ndarray, texture: np.ndarray, template: MeshTemplate,
-                  target_length: float | None = None, origin: Origin = "object") -> trimesh.Trimesh:
+                  target_length: float | None = None, origin: Origin = "object") -> "trimesh.Trimesh":
     """A seam-split, textured ``trimesh.Trimesh`` in the Y-up file frame (arguments as in :func:`write_glb`)."""
+    import trimesh  # imported on first use: importing trimesh takes ~0.5 s and only GLB export needs it
+    from trimesh.visual import TextureVisuals
+    from trimesh.visual.material import PBRMaterial
+
     check_mesh_arrays(vertices, texture, template)
     positions = object_to_y_up(place_in_world(vertices, target_length, origin))
     material = PBRMaterial(baseColorTexture=Image.fromarray(np.ascontiguousarray(texture), mode="RGB"),
@@ -46,6 +51,8 @@ def write_glb(directory: str | Path, name: str, vertices: np.ndarray, texture: n
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.glb"
+    import trimesh
+
     scene = trimesh.Scene()
     scene.add_geometry(mesh, node_name=name, geom_name=name)
     path.write_bytes(scene.export(file_type="glb"))

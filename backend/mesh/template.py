@@ -21,7 +21,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 SEGMENTS = 32
 MIRROR_TOLERANCE = 1e-4
@@ -194,6 +193,8 @@ def _average_vertex_uvs(rings: int, n_vertices: int, faces: np.ndarray, face_uvs
 
 def _mirror_pairs(vertices: np.ndarray) -> np.ndarray:
     """(V,) index of each vertex's mirror image across x = 0 (nearest neighbour after negating x)."""
+    from scipy.spatial import cKDTree  # imported here: it costs ~0.5 s and is needed once per template
+
     mirrored = vertices.astype(np.float64) * (-1.0, 1.0, 1.0)
     distance, index = cKDTree(vertices.astype(np.float64)).query(mirrored)
     if float(distance.max()) > MIRROR_TOLERANCE:

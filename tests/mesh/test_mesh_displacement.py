@@ -8,7 +8,7 @@ from backend.mesh import displacement_to_vertices, uv_sphere
 
 
 def _mirror(t, verts):
-    return verts[:, torch.as_tensor(t.mirror_index)] * torch.tensor([-1.0, 1.0, 1.0])
+    return verts[:, torch.as_tensor(np.array(t.mirror_index))] * torch.tensor([-1.0, 1.0, 1.0])
 
 
 @pytest.mark.parametrize("rings", [31, 16])
@@ -18,8 +18,8 @@ def test_random_maps_give_mirror_symmetric_meshes(rings):
     verts = displacement_to_vertices(t, disp)
     assert verts.shape == (3, t.num_vertices, 3) and verts.dtype == torch.float32
     torch.testing.assert_close(_mirror(t, verts), verts, atol=1e-6, rtol=0)
-    assert torch.all(verts[:, torch.as_tensor(t.plane_indices), 0].abs() < 1e-6)
-    assert (verts - torch.as_tensor(t.vertices)).abs().max() > 0.1     # the map did move the vertices
+    assert torch.all(verts[:, torch.as_tensor(np.array(t.plane_indices)), 0].abs() < 1e-6)
+    assert (verts - torch.as_tensor(np.array(t.vertices))).abs().max() > 0.1     # the map did move the vertices
 
 
 def test_non_symmetric_mode_reads_every_vertex():
@@ -30,7 +30,7 @@ def test_non_symmetric_mode_reads_every_vertex():
     # a vertex at u = j/32 on ring k reads column j, row 31 - k exactly: check the radial offset
     j, k = 5, 10
     index = 1 + (k - 1) * 32 + j
-    radial = (verts[:, index] * torch.as_tensor(t.vertices[index])).sum(-1) - 1
+    radial = (verts[:, index] * torch.as_tensor(np.array(t.vertices)[index])).sum(-1) - 1
     torch.testing.assert_close(radial, disp[:, 0, 31 - k, j], atol=1e-5, rtol=0)
 
 
@@ -42,7 +42,7 @@ def test_constant_radial_displacement_scales_sphere(d, symmetric):
     disp[:, 0] = d
     verts = displacement_to_vertices(t, disp, symmetric=symmetric)
     assert verts.dtype == torch.float64
-    expected = torch.as_tensor(t.vertices, dtype=torch.float64) * (1 + d)
+    expected = torch.as_tensor(np.array(t.vertices), dtype=torch.float64) * (1 + d)
     torch.testing.assert_close(verts[0], expected, atol=1e-6, rtol=0)
 
 
@@ -80,14 +80,14 @@ def test_matches_original_circular_pad_grid_sample(rings):
     t = uv_sphere(rings)
     disp = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     padded = torch.cat([disp[..., -1:], disp, disp[..., :1]], dim=-1)
-    grid = torch.as_tensor(t.vertex_grid, dtype=torch.float64)[torch.as_tensor(t.positive_indices)]
+    grid = torch.as_tensor(np.array(t.vertex_grid), dtype=torch.float64)[torch.as_tensor(np.array(t.positive_indices))]
     delta, e = 1 / 64, 33 / 32
     gx = (grid[:, 0] + 1 + 2 * delta - e) / e
     sample_grid = torch.stack([gx, grid[:, 1]], -1)[None, None].expand(2, 1, -1, -1)
     samples = F.grid_sample(padded, sample_grid, mode="bilinear", align_corners=True)[:, :, 0]   # (B, 3, P)
     # rebuild vertices from these samples with the same frames and mirroring rules
-    v = torch.as_tensor(t.vertices, dtype=torch.float64)
-    pos = torch.as_tensor(t.positive_indices)
+    v = torch.as_tensor(np.array(t.vertices), dtype=torch.float64)
+    pos = torch.as_tensor(np.array(t.positive_indices))
     n = v[pos] / v[pos].norm(dim=1, keepdim=True)
     tan = torch.linalg.cross(n, torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64).expand_as(n))
     tan = torch.where(tan.norm(dim=1, keepdim=True) > 1e-8, tan / tan.norm(dim=1, keepdim=True).clamp_min(1e-12), 0)
@@ -96,9 +96,9 @@ def test_matches_original_circular_pad_grid_sample(rings):
     expected = v.expand(2, -1, -1).clone()
     expected[:, pos] += offset
     negative = torch.as_tensor(np.flatnonzero(t.vertices[:, 0] < -1e-6))
-    partner_offset = expected[:, torch.as_tensor(t.mirror_index)[negative]] - v[torch.as_tensor(t.mirror_index)[negative]]
+    partner_offset = expected[:, torch.as_tensor(np.array(t.mirror_index))[negative]] - v[torch.as_tensor(np.array(t.mirror_index))[negative]]
     expected[:, negative] = v[negative] + partner_offset * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
-    plane = torch.as_tensor(t.plane_indices)
+    plane = torch.as_tensor(np.array(t.plane_indices))
     expected[:, plane, 0] = v[plane, 0]
     torch.testing.assert_close(displacement_to_vertices(t, disp), expected, atol=1e-10, rtol=0)
 
