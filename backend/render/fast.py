@@ -14,6 +14,7 @@ import math
 import torch
 
 TILE_SIZE = 8  # pixels per side of the soft silhouette's face-list tiles
+MAX_COORDINATE = 1.0e15  # as in warp_kernels: vertices beyond it (or non-finite) drop their faces
 
 
 @functools.lru_cache(maxsize=1)
@@ -190,7 +191,7 @@ def build_tile_lists(screen: torch.Tensor, faces: torch.Tensor, height: int, wid
                      tile_size: int = TILE_SIZE) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Per-tile lists of the faces whose expanded bounding box may reach the tile, in increasing face order.
 
-    Faces with a non-finite vertex are left out. Conservative by one pixel: the kernel does the exact test.
+    Faces with a non-finite vertex (or one beyond ±MAX_COORDINATE) are left out. Conservative by one pixel: the kernel does the exact test.
 
     Args:
         screen: (B, V, 3) float32; faces: (F, 3) int64.
@@ -204,7 +205,7 @@ def build_tile_lists(screen: torch.Tensor, faces: torch.Tensor, height: int, wid
     tiles_y = math.ceil(height / tile_size)
     tiles = tiles_x * tiles_y
     corners = screen[:, faces, :2]  # (B, F, 3, 2)
-    finite = torch.isfinite(corners).all(dim=-1).all(dim=-1)  # (B, F)
+    finite = (corners.abs() <= MAX_COORDINATE).all(dim=-1).all(dim=-1)  # (B, F); False for NaN/inf
     corners = torch.where(finite[..., None, None], corners, torch.zeros_like(corners)).clamp(-4.0, 4.0)
     low = corners.amin(dim=2) - expansion   # (B, F, 2)
     high = corners.amax(dim=2) + expansion

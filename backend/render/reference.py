@@ -4,6 +4,7 @@ Slow (O(pixels × faces) memory and time, chunked over pixels): meant for small 
 for reading. Gradients come from autograd. Same semantics as the Warp kernels (§6.3, docs/rendering.md):
 
 * pixel (row j, column i) has centre ((2i + 1 - W) / W, (H - 2j - 1) / H);
+* faces with a non-finite vertex or one beyond ±1e15 are dropped;
 * hard pass: faces with cross(v1 - v0, v2 - v0).z <= 0 are culled, a pixel is inside when all three edge
   functions are >= 0, the interpolated z must exceed -1000, the largest z wins (ties: lowest face index);
 * soft pass: at uncovered pixels 1 - Π (1 - exp(-σ⁻¹ d²)) over the first ``max_faces`` faces (face order) whose
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+MAX_COORDINATE = 1.0e15  # vertices beyond it (or non-finite) drop their faces
 PIXEL_CHUNK = 1024  # pixels per dense block (keeps memory at ~chunk × faces × a few tensors)
 MIN_DEPTH = -1000.0
 
@@ -66,7 +68,7 @@ def rasterize_faces_reference(screen: torch.Tensor, faces: torch.Tensor, height:
         return result.reshape(batch, height, width)
     for b in range(batch):
         corners = screen[b, faces]  # (F, 3, 3)
-        finite = torch.isfinite(corners).all(dim=-1).all(dim=-1)
+        finite = (corners.abs() <= MAX_COORDINATE).all(dim=-1).all(dim=-1)  # False for NaN/inf
         corners = torch.where(finite[:, None, None], corners, torch.zeros_like(corners))
         a0, a1, a2 = corners[:, 0, :2], corners[:, 1, :2], corners[:, 2, :2]
         area = _cross2(a1 - a0, a2 - a0)
@@ -113,7 +115,7 @@ def soft_silhouette_reference(screen: torch.Tensor, faces: torch.Tensor, covered
     rows = []
     for b in range(batch):
         corners = screen[b, faces, :2]  # (F, 3, 2)
-        finite = torch.isfinite(corners).all(dim=-1).all(dim=-1)
+        finite = (corners.abs() <= MAX_COORDINATE).all(dim=-1).all(dim=-1)  # False for NaN/inf
         corners = torch.where(finite[:, None, None], corners, torch.zeros_like(corners))
         a0, a1, a2 = corners[:, 0], corners[:, 1], corners[:, 2]
         low = corners.amin(dim=1) - expansion

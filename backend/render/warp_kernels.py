@@ -32,6 +32,8 @@ KEY_LOW_MAX = wp.constant(wp.int64(4294967295))
 EMPTY_KEY_VALUE = -(2**62)  # below any face's key
 EMPTY_KEY = wp.constant(wp.int64(EMPTY_KEY_VALUE))
 MIN_DEPTH = wp.constant(-1000.0)  # DIB-R's initial depth: faces at or behind it are never drawn
+MAX_COORDINATE_VALUE = 1.0e15  # vertices beyond it (or non-finite) drop their faces
+MAX_COORDINATE = wp.constant(MAX_COORDINATE_VALUE)
 
 
 @wp.func
@@ -81,8 +83,10 @@ def xy(p: wp.vec3) -> wp.vec2:
 
 
 @wp.func
-def is_finite3(p: wp.vec3) -> bool:
-    return wp.isfinite(p[0]) and wp.isfinite(p[1]) and wp.isfinite(p[2])
+def is_valid3(p: wp.vec3) -> bool:
+    """Finite and within ±MAX_COORDINATE (larger values would overflow squared distances)."""
+    return (wp.abs(p[0]) <= MAX_COORDINATE and wp.abs(p[1]) <= MAX_COORDINATE
+            and wp.abs(p[2]) <= MAX_COORDINATE)
 
 
 @wp.kernel
@@ -97,7 +101,7 @@ def depth_test_kernel(
     p0 = screen[b, faces[f, 0]]
     p1 = screen[b, faces[f, 1]]
     p2 = screen[b, faces[f, 2]]
-    if not (is_finite3(p0) and is_finite3(p1) and is_finite3(p2)):
+    if not (is_valid3(p0) and is_valid3(p1) and is_valid3(p2)):
         return
     a0 = wp.vec2(p0[0], p0[1])
     a1 = wp.vec2(p1[0], p1[1])

@@ -31,9 +31,9 @@ def random_poses(count: int, seed: int, perspective: bool = False, dtype=torch.f
 
 @pytest.fixture(scope="session")
 def random_meshes(sphere):
-    """(4, 962, 3) float32 deformed spheres (smooth random radial bumps) and their poses."""
-    vertices = torch.stack([deformed_sphere_vertices(sphere[0], seed) for seed in range(4)]).float()
-    return vertices, random_poses(4, seed=11)
+    """(2, 962, 3) float32 deformed spheres (smooth random radial bumps) and their poses."""
+    vertices = torch.stack([deformed_sphere_vertices(sphere[0], seed) for seed in range(2)]).float()
+    return vertices, random_poses(2, seed=11)
 
 
 __all__ = ["random_poses", "random_view_poses"]
