@@ -161,11 +161,13 @@ def child(zip_path: str, out_path: str) -> None:
         settings.count, settings.randomise_seed, settings.placement = 10, False, "GRID"
         settings.snap_to_ground = False
         backend_times, e2e_times = [], []
+        client = addon.protocol.Client(address, timeout=120)  # connected once, like the add-on's IO thread
+        client.info()
+
         def backend_run(repeat):
-            with addon.protocol.Client(address, timeout=120) as client:
-                start = time.perf_counter()
-                client.generate(count=10, seed=1000 + 20 * repeat, model=model.name)
-                backend_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            client.generate(count=10, seed=1000 + 20 * repeat, model=model.name, texture_size=model.texture_size)
+            backend_times.append(time.perf_counter() - start)
 
         def addon_run(repeat):
             _clear_generated(bpy)
@@ -178,6 +180,7 @@ def child(zip_path: str, out_path: str) -> None:
         for repeat in range(REPEATS):
             for run in ((backend_run, addon_run) if repeat % 2 == 0 else (addon_run, backend_run)):
                 run(repeat)
+        client.close()
         backend_only, e2e = min(backend_times), min(e2e_times)
         built = len(bpy.data.collections["Generated"].objects)
         result = {

@@ -41,14 +41,20 @@ def process_events(time_budget: float = 0.05) -> int:
 
 
 def wait_until_idle(timeout: float = 120.0, poll: float = 0.01) -> bool:
-    """Apply events until no job is running and no connection check is pending (for scripts / background mode).
+    """Apply events until no job runs, no connection check is pending and no backend we started is still coming up
+    (for scripts and background mode, where the timer never fires).
 
     Returns False if ``timeout`` seconds passed first.
     """
+    from . import backend_process
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         process_events(time_budget=1.0)
-        if not any(j.status == "running" for j in STATE.jobs.values()) and not STATE.connection.pending:
+        backend_process.tick()
+        busy = (any(j.status == "running" for j in STATE.jobs.values()) or STATE.connection.pending
+                or backend_process.starting())
+        if not busy:
             return True
         time.sleep(poll)
     return False

@@ -6,6 +6,7 @@ set. While it starts, :func:`tick` (called from the add-on's timer) asks the ser
 """
 from __future__ import annotations
 
+import atexit
 import os
 import pathlib
 import shlex
@@ -47,6 +48,7 @@ def start(command: str, directory: str, worker) -> subprocess.Popen:
     finally:
         log.close()
     STATE.backend_process = process
+    atexit.register(runtime.stop_backend)  # do not leave it running when Blender quits
     STATE.backend_started_at = time.monotonic()
     _next_try = time.monotonic() + RETRY_EVERY
     runtime.forget_connection()

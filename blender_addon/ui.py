@@ -91,6 +91,12 @@ def _auto_connect(context) -> None:
     except Exception as exc:  # malformed address: show it instead of connecting
         STATE.connection.error = str(exc)
         return
+    from .operators import online_access_problem
+
+    problem = online_access_problem(worker.address)
+    if problem:
+        STATE.connection.error = problem
+        return
     runtime.request_info(worker)
 
 

@@ -143,15 +143,7 @@ def start_backend():
     p.backend_directory = str(pathlib.Path(__file__).resolve().parents[2])
     p.timeout = 30.0
     bpy.ops.gan3d.start_backend()
-    deadline = time.monotonic() + 90
-    from importlib import import_module
-    backend_process = import_module("bl_ext.user_default.gan3d.backend_process")
-    while time.monotonic() < deadline and addon.runtime.STATE.connection.info is None:
-        addon.process_events()
-        backend_process.tick()
-        if addon.runtime.STATE.backend_process is None:
-            break
-        time.sleep(0.05)
+    addon.wait_until_idle(90)  # polls the starting backend with info requests until it answers
     info = addon.runtime.STATE.connection.info
     return {"connected": info is not None, "error": addon.runtime.STATE.connection.error,
             "models": [m.name for m in info.models] if info else [],
