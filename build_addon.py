@@ -13,8 +13,9 @@ Writes
     Python and OS on ``sys.path`` (see ``blender_addon/zmq_loader.py``).
 
 Wheels are fetched once with ``pip download --only-binary=:all: --no-deps`` into ``build/wheels/`` (never
-committed). The wire protocol is copied verbatim from ``backend/protocol/`` to ``blender_addon/protocol/``
-(git-ignored) so the add-on shares the server's single implementation.
+committed). The wire protocol is copied verbatim from ``backend/protocol/`` into every zip, and into
+``blender_addon/protocol/`` (git-ignored) for development installs, so the add-on shares the server's single
+implementation.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from dataclasses import dataclass
 
@@ -34,7 +36,6 @@ ADDON_SOURCE = ROOT / "blender_addon"
 PROTOCOL_SOURCE = ROOT / "backend" / "protocol"
 PACKAGE_NAME = "gan3d"
 PYZMQ_VERSION = "27.3.0"
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
 
 
 @dataclass(frozen=True)
@@ -76,14 +77,28 @@ def addon_version() -> str:
 
 
 def vendor_protocol() -> pathlib.Path:
-    """Copy backend/protocol/ to blender_addon/protocol/ (verbatim, git-ignored). Returns the copy."""
+    """Refresh blender_addon/protocol/ (git-ignored) from backend/protocol/ so a checkout works as an add-on folder.
+
+    The zips take the protocol straight from backend/protocol/; this copy is for development installs. It is
+    rewritten only when it differs, so parallel builds do not trip over each other.
+    """
     if not (PROTOCOL_SOURCE / "__init__.py").exists():
         raise BuildError(f"{PROTOCOL_SOURCE} is missing; the add-on vendors the wire protocol from there")
     target = ADDON_SOURCE / "protocol"
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(PROTOCOL_SOURCE, target, ignore=IGNORED)
+    sources = {p.name: p.read_bytes() for p in PROTOCOL_SOURCE.glob("*.py")}
+    current = {p.name: p.read_bytes() for p in target.glob("*.py")} if target.is_dir() else {}
+    if current != sources:
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True, exist_ok=True)
+        for name, data in sources.items():
+            (target / name).write_bytes(data)
     return target
+
+
+def _protocol_files() -> dict[str, bytes]:
+    """relative path inside the add-on -> bytes of the wire protocol package."""
+    return {f"protocol/{p.name}": p.read_bytes() for p in sorted(PROTOCOL_SOURCE.glob("*.py"))}
 
 
 def fetch_wheels(cache: pathlib.Path, targets) -> dict[WheelTarget, pathlib.Path]:
@@ -144,7 +159,10 @@ def stage_extension(stage: pathlib.Path, wheels: dict[WheelTarget, pathlib.Path]
     """Lay out the extension source (add-on files, wheels/, manifest with wheels + platforms) in ``stage``."""
     if stage.exists():
         shutil.rmtree(stage)
-    shutil.copytree(ADDON_SOURCE, stage, ignore=IGNORED)
+    shutil.copytree(ADDON_SOURCE, stage, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "protocol"))
+    for relative, data in _protocol_files().items():
+        (stage / relative).parent.mkdir(parents=True, exist_ok=True)
+        (stage / relative).write_bytes(data)
     (stage / "wheels").mkdir()
     names = []
     for target, wheel in wheels.items():
@@ -192,9 +210,11 @@ def build_legacy(output: pathlib.Path, wheels: dict[WheelTarget, pathlib.Path]) 
         for file in sorted(ADDON_SOURCE.rglob("*")):
             relative = file.relative_to(ADDON_SOURCE)
             if (file.is_dir() or "__pycache__" in relative.parts or file.suffix == ".pyc"
-                    or relative.name == "blender_manifest.toml"):
+                    or relative.name == "blender_manifest.toml" or relative.parts[0] == "protocol"):
                 continue
             archive.write(file, f"{PACKAGE_NAME}/{relative.as_posix()}")
+        for relative, data in _protocol_files().items():
+            archive.writestr(f"{PACKAGE_NAME}/{relative}", data)
         for target, wheel in wheels.items():
             if not target.legacy:
                 continue
@@ -215,9 +235,11 @@ def build(output: pathlib.Path, cache: pathlib.Path, platforms=ALL_PLATFORMS, le
     extension_targets = [t for t in WHEEL_TARGETS if t.python_version != "3.10" and set(t.blender_platforms) & set(platforms)]
     legacy_targets = [t for t in WHEEL_TARGETS if t.legacy] if legacy else []
     wheels = fetch_wheels(cache, list(dict.fromkeys(extension_targets + legacy_targets)))
-    stage = stage_extension(ROOT / "build" / "addon_stage" / PACKAGE_NAME,
-                            {t: wheels[t] for t in extension_targets}, platforms)
-    written = build_extensions(stage, output)
+    (ROOT / "build").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="addon_stage_", dir=ROOT / "build") as scratch:
+        stage = stage_extension(pathlib.Path(scratch) / PACKAGE_NAME,
+                                {t: wheels[t] for t in extension_targets}, platforms)
+        written = build_extensions(stage, output)
     if legacy:
         written.append(build_legacy(output, {t: wheels[t] for t in legacy_targets}))
     return written
