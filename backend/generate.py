@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "none: the embedded default model)")
     model.add_argument("--name", help=f"experiment name: loads {CHECKPOINT_ROOT}/NAME/checkpoint_<which_epoch>.pth "
                                       "and writes to output/NAME/")
-    model.add_argument("--which_epoch", default="latest", help="'latest' or an epoch number (default: latest)")
+    model.add_argument("--which_epoch", default="latest",
+                       help="'latest', 'best' or an epoch number (default: latest)")
     model.add_argument("--checkpoint", metavar="PATH",
                        help="an official checkpoint .pth or a project .safetensors file")
     model.add_argument("--checkpoints_dir", default=CHECKPOINT_ROOT, metavar="DIR",
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sampling = parser.add_argument_group("sampling")
     sampling.add_argument("--how_many", type=int, default=None,
-                          help="number of meshes (default: --batch_size, as in the original; "
+                          help="number of meshes (default or -1: --batch_size, as in the original; "
                                "with --latents: all of them)")
     sampling.add_argument("--batch_size", type=int, default=8, help="meshes per forward pass (default: 8)")
     sampling.add_argument("--seed", type=int, default=0, help="mesh j uses seed + j (default: 0)")
@@ -105,6 +106,11 @@ def run(args: argparse.Namespace) -> int:
     if args.evaluate:
         raise ValueError("--evaluate is not available in backend.generate yet; run python -m fid.evaluate")
     truncation = 1.0 if args.truncation == -1 else args.truncation
+    how_many = None if args.how_many == -1 else args.how_many          # -1: the original's "= batch size"
+    if how_many is not None and how_many < 1:
+        raise ValueError(f"--how_many must be a positive number of meshes (or -1 for --batch_size), got {how_many}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch_size must be at least 1, got {args.batch_size}")
     device = resolve_device(args.gpu_ids)                  # fail fast, before loading anything
     latents = _load_latents(args.latents) if args.latents else None
     model = select_model(checkpoint=args.checkpoint, name=None if args.checkpoint else args.name,
@@ -120,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         depicts = f"it generates {model.class_names[0]}" if model.class_names else "it has no classes"
         raise ValueError(f"--filter_class {args.filter_class}: {model.source} is unconditional ({depicts}); "
                          f"drop --filter_class or use a class-conditional model")
-    count = args.how_many if args.how_many is not None else (None if latents is not None else args.batch_size)
+    count = how_many if how_many is not None else (None if latents is not None else args.batch_size)
     if latents is not None and count is not None:
         if not 0 < count <= len(latents):
             raise ValueError(f"--how_many {count} does not fit the {len(latents)} latents in {args.latents}")

@@ -93,7 +93,8 @@ CHECKPOINT_SUFFIXES = (".pth", ".safetensors")
 
 def checkpoint_path_for_name(name: str, which_epoch: "str | int" = "latest",
                              root: "str | Path" = CHECKPOINT_ROOT) -> Path:
-    """Where the original project keeps a run's generator: ``root/NAME/checkpoint_<which_epoch>.pth``.
+    """Where the original project keeps a run's generator: ``root/NAME/checkpoint_<which_epoch>.pth``
+    (which_epoch: "latest", "best" or an epoch number).
 
     A project-format ``checkpoint_<which_epoch>.safetensors`` in the same folder is accepted too (the .pth wins).
     Raises CheckpointError (one line, saying where it looked and what to do) when neither exists.
@@ -101,8 +102,8 @@ def checkpoint_path_for_name(name: str, which_epoch: "str | int" = "latest",
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         raise CheckpointError(f"invalid experiment name {name!r}: use the folder name under {root}/")
     epoch = str(which_epoch)
-    if epoch != "latest" and not epoch.isdigit():
-        raise CheckpointError(f"--which_epoch must be 'latest' or an epoch number, got {which_epoch!r}")
+    if epoch not in ("latest", "best") and not epoch.isdigit():
+        raise CheckpointError(f"--which_epoch must be 'latest', 'best' or an epoch number, got {which_epoch!r}")
     folder = Path(root) / name
     candidates = [folder / f"checkpoint_{epoch}{suffix}" for suffix in CHECKPOINT_SUFFIXES]
     for path in candidates:
