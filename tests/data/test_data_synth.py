@@ -151,3 +151,12 @@ def test_cli_synth_and_one_line_errors(tmp_path):
     info = subprocess.run([sys.executable, "-m", "backend.train", "data", "info", str(tmp_path / "cli")], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=60)
     assert info.returncode == 0 and "kept 2 of 2" in info.stdout
+
+
+def test_a_failing_item_is_reported_and_the_run_goes_on(tmp_path):
+    out = tmp_path / "broken"
+    (out / "images" / "000001.png").mkdir(parents=True)  # a folder where item 1's image must go
+    result = synthesize(out, 3, SynthConfig(seed=1, resolution=32, samples=1), workers=1)
+    assert (result.rendered, result.n_failed) == (2, 1)
+    assert list(result.failed) == ["000001"] and "Error" in result.failed["000001"]
+    assert [r.id for r in load_collection(out).records] == ["000000", "000002"]
