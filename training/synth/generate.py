@@ -44,6 +44,10 @@ class SynthResult:
 def _check_settings(layout: SynthLayout, config: SynthConfig) -> None:
     if layout.settings.exists():
         previous = json.loads(layout.settings.read_text(encoding="utf-8"))
+        try:  # fill settings added since the folder was made with their defaults
+            previous = SynthConfig.from_json(previous).to_json()
+        except (TypeError, ValueError) as exc:
+            raise SynthError(f"{layout.settings}: unreadable settings ({exc}); choose another --out") from exc
         if previous != config.to_json():
             diff = {k: (previous.get(k), v) for k, v in config.to_json().items() if previous.get(k) != v}
             raise SynthError(f"{layout.root} holds a set made with other settings {diff} (old, new); "
