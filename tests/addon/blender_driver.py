@@ -11,6 +11,7 @@ BLENDER_USER_RESOURCES must point at a scratch folder (the parent test sets it).
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import sys
 import time
@@ -113,7 +114,9 @@ def install():
     name = "bl_ext.user_default.gan3d"
     addon = sys.modules[name]
     import addon_utils
-    return {"result": sorted(result), "module": name,
+    user = pathlib.Path(os.environ["BLENDER_USER_RESOURCES"])
+    bundled = sorted(str(p.relative_to(user)) for p in user.glob("extensions/.local/lib/python*/site-packages/zmq"))
+    return {"result": sorted(result), "module": name, "bundled_zmq": bundled,
             "enabled": name in {a.module for a in bpy.context.preferences.addons},
             "operators": sorted(op for op in dir(bpy.ops.gan3d)),
             "panel": hasattr(bpy.types, "GAN3D_PT_generate"),
