@@ -56,6 +56,11 @@ class FeatureStatistics:
                    resolution=resolution, feature_extractor=feature_extractor,
                    kid_features=kept.astype(np.float32) if keep_for_kid > 0 else None)
 
+    @property
+    def has_all_features(self) -> bool:
+        """True when ``kid_features`` holds every feature the statistics were computed from."""
+        return self.kid_features is not None and self.kid_features.shape[0] == self.num_images > 1
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write the original layout (lower-triangle float32 covariance) plus our optional keys."""
         path = Path(path)
@@ -130,6 +135,22 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
 
 
+def centred_factor(features: np.ndarray) -> np.ndarray:
+    """A (D, N) matrix F with F Fᵀ = the unbiased covariance of features (N, D): centred rows / sqrt(N - 1), transposed."""
+    features = np.asarray(features, np.float64)
+    return ((features - features.mean(axis=0)) / np.sqrt(features.shape[0] - 1)).T
+
+
+def trace_sqrt_product_low_rank(sigma1: np.ndarray, factor2: np.ndarray) -> float:
+    """tr(sqrtm(sigma1 sigma2)) when sigma2 = factor2 factor2ᵀ with factor2 (D, N), N small.
+
+    sigma1 sigma2 has the same non-zero eigenvalues as factor2ᵀ sigma1 factor2 (N, N, symmetric PSD), so the trace of
+    the root is the sum of their square roots: O(D² N) instead of O(D³).
+    """
+    eigenvalues = np.linalg.eigvalsh(factor2.T @ sigma1 @ factor2)
+    return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
+
+
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
                      eps: float = 1e-6, method: str = "sqrtm") -> float:
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2). mu: (D,), sigma: (D, D) symmetric PSD.
@@ -166,7 +187,7 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
 def resolve_method(method: str, a: "FeatureStatistics", b: "FeatureStatistics") -> str:
     """"auto" -> "sqrtm" (pytorch-fid) when both sets have more images than feature dimensions (full-rank
-    covariances, or an unknown count), else "eigh" (exact and fast for rank-deficient covariances)."""
+    covariances, or an unknown count), else "eigh" (exact, and fast for rank-deficient covariances)."""
     if method not in FID_METHODS:
         raise FIDError(f"unknown FID method {method!r}: use one of {', '.join(FID_METHODS)}")
     if method != "auto":
@@ -181,7 +202,18 @@ def fid_from_statistics(a: FeatureStatistics, b: FeatureStatistics, method: str 
     if a.feature_extractor and b.feature_extractor and a.feature_extractor != b.feature_extractor:
         raise FIDError(f"cannot compare statistics of different networks ({a.feature_extractor} vs "
                        f"{b.feature_extractor}); recompute one of them with the same --inception")
-    return frechet_distance(a.mean, a.cov, b.mean, b.cov, method=resolve_method(method, a, b))
+    method = resolve_method(method, a, b)
+    if method == "eigh":
+        low_rank = [s for s in (b, a) if s.has_all_features and s.num_images <= s.mean.shape[0]]
+        if low_rank:  # same value as frechet_distance(..., "eigh"), through the small side's features
+            small = low_rank[0]
+            other = a if small is b else b
+            if other.cov.shape != small.cov.shape:
+                raise FIDError(f"statistics do not match: covariances {a.cov.shape} vs {b.cov.shape}")
+            diff = a.mean - b.mean
+            tr_covmean = trace_sqrt_product_low_rank(other.cov, centred_factor(small.kid_features))
+            return float(diff.dot(diff) + np.trace(a.cov) + np.trace(b.cov) - 2.0 * tr_covmean)
+    return frechet_distance(a.mean, a.cov, b.mean, b.cov, method=method)
 
 
 def kernel_inception_distance(features_a: np.ndarray, features_b: np.ndarray, num_subsets: int = 100,

@@ -168,3 +168,17 @@ def test_bad_statistics_files_give_clear_errors(tmp_path):
     np.savez(tmp_path / "nan.npz", stats_m=nan, stats_s=np.eye(2048))
     with pytest.raises(FIDError, match="NaN"):
         FeatureStatistics.load(tmp_path / "nan.npz")
+
+
+def test_low_rank_path_gives_the_same_fid_as_the_full_eigendecomposition():
+    """With fewer images than dimensions the FID goes through the kept features; the value must not change."""
+    rng = np.random.default_rng(11)
+    small_a = FeatureStatistics.from_features(rng.normal(size=(9, 64)).astype(np.float32))
+    small_b = FeatureStatistics.from_features((rng.normal(size=(7, 64)) * 1.3 + 0.1).astype(np.float32))
+    big = FeatureStatistics.from_features(rng.normal(size=(300, 64)).astype(np.float32))
+    assert small_a.has_all_features and big.has_all_features
+    for a, b in ((small_a, small_b), (big, small_b), (small_a, big)):
+        expected = frechet_distance(a.mean, a.cov, b.mean, b.cov, method="eigh")
+        assert fid_from_statistics(a, b, "eigh") == pytest.approx(expected, rel=1e-5)
+        assert fid_from_statistics(a, b, "auto") == pytest.approx(_independent_frechet(a.mean, a.cov, b.mean, b.cov),
+                                                                  rel=1e-5)
