@@ -149,9 +149,8 @@ def start_backend():
     addon.wait_until_idle(90)  # polls the starting backend with info requests until it answers
     info = addon.runtime.STATE.connection.info
     return {"connected": info is not None, "error": addon.runtime.STATE.connection.error,
-            "models": [m.name for m in info.models] if info else [],
-            "texture_size": info.model().texture_size if info else 0,
-            "untrained": info.model().untrained if info else None,
+            "models": {m.name: {"untrained": m.untrained, "texture_size": m.texture_size, "classes": m.classes}
+                       for m in info.models} if info else {},
             "devices": info.devices if info else []}
 
 
@@ -161,6 +160,7 @@ def generate_grid():
     bpy.ops.mesh.primitive_plane_add(size=200.0, location=(0, 0, -0.5))
     scene.cursor.location = (0.0, 0.0, 0.0)
     s = scene.gan3d
+    s.model = "random-small"
     s.count, s.randomise_seed, s.seed = 10, False, 1000
     s.placement, s.random_yaw, s.snap_to_ground, s.target_length, s.spacing = "GRID", True, True, 4.5, 0.5
     s.truncation = 0.8
@@ -220,6 +220,34 @@ def reproduce_is_exact():
     wait()
     return {"max_vertex_diff": float(np.abs(vertices_of(obj) - original).max()),
             "max_pixel_diff": float(np.abs(pixels_of(image_of(obj)) - original_pixels).max()),
+            "report": job_report()}
+
+
+@scenario
+def classes():
+    """A class-conditional model: the class list puts car first; regenerate with the same seed, another class."""
+    s = bpy.context.scene.gan3d
+    s.model = "classes3"
+    default_class = s.class_name
+    bpy.context.scene.cursor.location = (0.0, -300.0, 0.0)
+    s.count, s.seed, s.randomise_seed, s.placement = 2, 42, False, "CURSOR"
+    names_before = {o.name for o in generated_objects()}
+    bpy.ops.gan3d.generate()
+    wait()
+    new = [o for o in generated_objects() if o.name not in names_before]
+    generated = [{k: o[k] for k in o.keys() if k.startswith("gan3d_")} for o in new]
+    target = new[0]
+    before = dict(generated[0])
+    pixels = pixels_of(image_of(target)).copy()
+    bpy.ops.object.select_all(action="DESELECT")
+    target.select_set(True)
+    s.class_name, s.regenerate_mode = "bird", "OTHER_CLASS"
+    bpy.ops.gan3d.regenerate()
+    wait()
+    after = {k: target[k] for k in target.keys() if k.startswith("gan3d_")}
+    s.model, s.regenerate_mode = "random-small", "NEW_SEED"
+    return {"default_class": default_class, "generated": generated, "before": before, "after": after,
+            "pixels_changed": bool(np.abs(pixels_of(image_of(target)) - pixels).max() > 1e-3),
             "report": job_report()}
 
 
