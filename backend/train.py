@@ -34,6 +34,10 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--views-per-car", type=int, default=1, help="images per car (default 1)")
     synth.add_argument("--body-types", default=None, help="comma-separated subset of body types (default: all)")
     synth.add_argument("--backgrounds", default=None, help="comma-separated subset of plain,gradient,ground")
+    synth.add_argument("--camera", choices=("orthographic", "perspective"), default="orthographic",
+                       help="orthographic (exact poses, default) or perspective (pinhole; poses carry z0)")
+    synth.add_argument("--focal", default=None,
+                       help="perspective focal range MIN,MAX, normalised (lens / half sensor width; default 5,15)")
     synth.set_defaults(run=_run_synth)
 
     check = data_sub.add_parser("check", help="re-project true meshes with true poses through backend.render and "
@@ -64,7 +68,13 @@ def _run_synth(args: argparse.Namespace) -> int:
         kwargs["body_types"] = _csv(args.body_types)
     if args.backgrounds:
         kwargs["backgrounds"] = _csv(args.backgrounds)
-    config = SynthConfig(seed=args.seed, resolution=args.res, samples=args.samples,
+    if args.focal:
+        try:
+            low, high = (float(v) for v in args.focal.split(","))
+        except ValueError:
+            raise ValueError(f"--focal must be two numbers MIN,MAX, got {args.focal!r}") from None
+        kwargs["focal"] = (low, high)
+    config = SynthConfig(seed=args.seed, camera=args.camera, resolution=args.res, samples=args.samples,
                          views_per_car=args.views_per_car, **kwargs)
     bar: list[tqdm] = []
 

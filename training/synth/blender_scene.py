@@ -22,7 +22,9 @@ import numpy as np
 from mathutils import Euler, Matrix, Vector
 
 from .car import MATERIALS, CarMesh
-from .pose_math import ID_LEVELS, blender_camera_to_pose
+from training.data.record import Pose
+
+from .pose_math import ID_LEVELS, blender_camera_to_pose, blender_perspective_to_pose
 
 CAR_NAME = "synth_car"
 
@@ -36,6 +38,7 @@ class CameraSpec:
     roll: float
     fill: float
     offset: tuple[float, float]
+    focal: float | None = None  # normalised focal length of a perspective camera; None = orthographic
 
 
 def reset(resolution: int, samples: int, threads: int) -> None:
@@ -241,11 +244,16 @@ def set_lighting(rng: np.random.Generator) -> None:
     sun.data.angle = math.radians(rng.uniform(1, 15))
 
 
-def sample_camera(rng: np.random.Generator, fill_range: tuple[float, float] = (0.6, 0.92)) -> CameraSpec:
-    """Azimuth uniform; elevation like street photos (mostly 0-20 degrees, up to 40); slight roll."""
-    return CameraSpec(azimuth=float(rng.uniform(0, 360)), elevation=float(rng.triangular(0.0, 8.0, 40.0)),
+def sample_camera(rng: np.random.Generator, fill_range: tuple[float, float] = (0.6, 0.92),
+                  focal_range: tuple[float, float] | None = None) -> CameraSpec:
+    """Azimuth uniform; elevation like street photos (mostly 0-20 degrees, up to 40); slight roll;
+    a focal length (log-uniform in ``focal_range``) for a perspective camera, else orthographic."""
+    spec = CameraSpec(azimuth=float(rng.uniform(0, 360)), elevation=float(rng.triangular(0.0, 8.0, 40.0)),
                       roll=float(np.clip(rng.normal(0, 2.0), -6, 6)), fill=float(rng.uniform(*fill_range)),
                       offset=(float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1))))
+    if focal_range is not None:
+        spec.focal = float(np.exp(rng.uniform(np.log(focal_range[0]), np.log(focal_range[1]))))
+    return spec
 
 
 def place_camera(car: CarMesh, spec: CameraSpec, distance: float = 20.0) -> None:
@@ -266,16 +274,61 @@ def place_camera(car: CarMesh, spec: CameraSpec, distance: float = 20.0) -> None
     free_x = (ortho - (px.max() - px.min())) / 2 * 0.9
     free_y = (ortho - (py.max() - py.min())) / 2 * 0.9
     target = centre - right * (spec.offset[0] * free_x) - up * (spec.offset[1] * free_y)
-    camera.data.ortho_scale = ortho
-    camera.matrix_world = Matrix.Translation(target - forward * distance) @ rot
+    if spec.focal is None:
+        camera.data.type = "ORTHO"
+        camera.data.ortho_scale = ortho
+        camera.matrix_world = Matrix.Translation(target - forward * distance) @ rot
+    else:
+        _place_perspective(camera, car, spec, rot)
     bpy.context.view_layer.update()
 
 
-def camera_pose() -> dict:
+def _pinhole(verts: np.ndarray, position: np.ndarray, rot: Matrix, focal: float) -> np.ndarray:
+    """Normalised image coordinates (x right, y up) of world points seen by a pinhole camera."""
+    basis = np.array([list(rot.col[i].xyz) for i in range(3)])  # rows: right, up, backward
+    rel = (verts - position) @ basis.T
+    return focal * rel[:, :2] / -rel[:, 2:3]
+
+
+def _place_perspective(camera, car: CarMesh, spec: CameraSpec, rot: Matrix) -> None:
+    """Pinhole camera at the distance where the car spans about ``spec.fill`` of the frame, moved sideways
+    (not lens-shifted, so the pose's translation stays a camera-frame offset) within the free margin."""
+    verts = car.vertices.astype(np.float64)
+    forward = -np.array(rot.col[2].xyz)
+    right, up = np.array(rot.col[0].xyz), np.array(rot.col[1].xyz)
+    radius = float(np.linalg.norm(verts, axis=1).max())
+    extent = max(np.ptp(verts @ right), np.ptp(verts @ up))
+    distance = max(spec.focal * extent / (2 * spec.fill), 1.5 * radius)
+    for _ in range(40):
+        position = -forward * distance
+        xy = _pinhole(verts, position, rot, spec.focal)
+        lo, hi = xy.min(0), xy.max(0)
+        centre, size = (lo + hi) / 2, hi - lo
+        if size.max() <= 2 * spec.fill:
+            break
+        distance *= 1.05
+    free = (2 - size) / 2 * 0.9
+    shift = -(centre - np.array(spec.offset) * free)  # desired image-plane move of the car
+    position = position - (right * shift[0] + up * shift[1]) * distance / spec.focal
+    for _ in range(40):  # the move changes perspective slightly: back off until the car is inside
+        xy = _pinhole(verts, position, rot, spec.focal)
+        if np.abs(xy).max() < 0.98:
+            break
+        position = position - forward * distance * 0.05
+    camera.data.type = "PERSP"
+    camera.data.sensor_fit = "HORIZONTAL"
+    camera.data.sensor_width = 36.0
+    camera.data.lens = spec.focal * 18.0
+    camera.matrix_world = Matrix.Translation(Vector(position)) @ rot
+
+
+def camera_pose() -> Pose:
     """The object->CMR-camera pose of the scene camera (object transform is identity)."""
     camera = bpy.data.objects["camera"]
     world = np.array(camera.matrix_world, dtype=np.float64)
-    return blender_camera_to_pose(world, float(camera.data.ortho_scale))
+    if camera.data.type == "ORTHO":
+        return blender_camera_to_pose(world, float(camera.data.ortho_scale))
+    return blender_perspective_to_pose(world, camera.data.lens / (camera.data.sensor_width / 2))
 
 
 def render_rgb(path: str, samples: int) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 from .car import BODY_TYPES
 
 BACKGROUNDS: tuple[str, ...] = ("plain", "gradient", "ground")
+CAMERAS: tuple[str, ...] = ("orthographic", "perspective")
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,10 @@ class SynthConfig:
     views_per_car: consecutive items share one car (item i shows car i // views_per_car).
     fill: range of the fraction of the frame spanned by the car's projected box.
     body_types / backgrounds: what to draw from (uniformly).
+    camera: "orthographic" (exact scaled-orthographic poses, the default) or "perspective" (a pinhole camera;
+        poses carry z0, an approximation, and ``extra["camera"]["focal"]`` gives the exact pinhole).
+    focal: range of the perspective camera's normalised focal length (lens / half the sensor width; 5 is
+        about a 90 mm lens on a 36 mm sensor). Larger = weaker perspective.
     """
 
     seed: int = 0
@@ -27,8 +32,14 @@ class SynthConfig:
     fill: tuple[float, float] = (0.6, 0.92)
     body_types: tuple[str, ...] = BODY_TYPES
     backgrounds: tuple[str, ...] = BACKGROUNDS
+    camera: str = "orthographic"
+    focal: tuple[float, float] = (5.0, 15.0)
 
     def __post_init__(self) -> None:
+        if self.camera not in CAMERAS:
+            raise ValueError(f"unknown camera {self.camera!r}; choose one of {', '.join(CAMERAS)}")
+        if not 1.5 <= self.focal[0] <= self.focal[1]:
+            raise ValueError(f"focal must satisfy 1.5 <= low <= high, got {self.focal}")
         if self.resolution < 16:
             raise ValueError(f"resolution must be at least 16 pixels, got {self.resolution}")
         if self.samples < 1 or self.views_per_car < 1:

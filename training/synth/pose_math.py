@@ -33,6 +33,33 @@ def blender_camera_to_pose(camera_matrix_world: np.ndarray, ortho_scale: float) 
     return Pose.from_matrix(rotation, scale, translation)
 
 
+def blender_perspective_to_pose(camera_matrix_world: np.ndarray, focal: float) -> Pose:
+    """Pose of a pinhole Blender camera (square frame) looking at an object with identity transform.
+
+    focal: normalised focal length = lens / (sensor width / 2) (the frame spans x_n in [-1, 1]).
+    A point v projects exactly to x_n = f * X / Z with (X, Y, Z) its CMR camera coordinates. Writing D for the
+    depth of the object's origin, s = f / D, t = s * (X0, Y0) and z = s * (R v)_z, this is
+    ``(s * (R v)_xy + t) * f / (f + z)``: the scaled-orthographic pose times a perspective factor. The pose
+    returned carries z0 = ln(f - 1) (Z = 1 + e^z0 = f), whose warp (Z - z/2) / (Z + z/2) of §6.2 agrees with
+    f / (f + z) to first order in z / f; :func:`pinhole_project` gives the exact projection.
+    """
+    m = np.asarray(camera_matrix_world, np.float64)
+    cam_rot, cam_loc = m[:3, :3], m[:3, 3]
+    rotation = _BLENDER_TO_CMR @ cam_rot.T
+    origin = -(rotation @ cam_loc)  # the object's origin in CMR camera coordinates
+    if origin[2] <= 0:
+        raise ValueError("the object is behind the camera")
+    scale = focal / origin[2]
+    return Pose.from_matrix(rotation, scale, origin[:2] * scale, z0=float(np.log(focal - 1.0)))
+
+
+def pinhole_project(pose: Pose, focal: float, vertices: np.ndarray) -> np.ndarray:
+    """Exact pinhole projection (N, 3) -> (N, 2) normalised image coordinates (x right, y down) of a
+    perspective synthetic image, from its pose (ignoring z0) and its normalised focal length."""
+    v = pose.project(vertices)
+    return v[:, :2] * (focal / (focal + v[:, 2]))[:, None]
+
+
 def srgb_encode(linear: np.ndarray) -> np.ndarray:
     """The sRGB transfer function used by Blender's "Standard" view transform (values in [0, 1])."""
     linear = np.clip(np.asarray(linear, np.float64), 0.0, 1.0)

@@ -30,6 +30,9 @@ def init_worker(config_json: dict, out_dir: str, threads: int) -> None:
     from . import blender_scene
 
     config = SynthConfig.from_json(config_json)
+    # Blender prints a line per render on stdout ("Saved: ..."); keep the parent's progress bar readable.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
     blender_scene.reset(config.resolution, config.samples, threads)
     _STATE.update(config=config, layout=SynthLayout(Path(out_dir)), car_index=None, car=None)
 
@@ -62,7 +65,7 @@ def _render(plan) -> None:
     rng = np.random.default_rng(plan.scene_seed)
     scene.set_background(plan.background, rng, car.params["ground_z"])
     scene.set_lighting(rng)
-    camera = scene.sample_camera(rng, config.fill)
+    camera = scene.sample_camera(rng, config.fill, config.focal if config.camera == "perspective" else None)
     scene.place_camera(car, camera)
     import bpy
 
@@ -90,8 +93,9 @@ def _render(plan) -> None:
         "class_index": CAR_CLASS_INDEX, "class_name": "car", "source": "synth", "pose": pose.to_json(),
         "extra": {"mesh": layout.mesh(plan.car_index).relative_to(root).as_posix(), "car_index": plan.car_index,
                   "body_type": plan.body_type, "background": plan.background,
-                  "camera": {"azimuth": camera.azimuth, "elevation": camera.elevation, "roll": camera.roll,
-                             "fill": camera.fill}},
+                  "camera": {"type": config.camera, "azimuth": camera.azimuth, "elevation": camera.elevation,
+                             "roll": camera.roll, "fill": camera.fill,
+                             **({"focal": camera.focal} if camera.focal is not None else {})}},
     }
     meta = layout.meta(plan.id)
     tmp = meta.with_name(f".{meta.name}.tmp")
