@@ -7,20 +7,33 @@ import torch
 
 from backend.device import DeviceError, resolve_device
 from backend.generation import GeneratedMesh, MeshGenerator, class_index_for, texture_to_uint8
-from backend.models import PRESETS, random_init_model, truncated_normal
+from backend.models import PRESETS, Generator, LoadedModel, fold_generator, random_init_model, truncated_normal
+
+
+def model_with_mesh_head(config, mesh_weight_scale=None, mesh_bias=None, seed=0) -> LoadedModel:
+    """A seeded untrained model whose (normally zero-initialised) mesh head is set, so meshes have shape.
+
+    Built with the public API (training-form Generator -> fold_generator -> LoadedModel).
+    mesh_weight_scale: random conv_mesh weights scaled so displacements have about this standard deviation.
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        network = Generator(config).eval()
+    with torch.no_grad():
+        conv = network.conv_mesh
+        if mesh_weight_scale is not None:
+            conv.weight.normal_(0, 1.0, generator=torch.Generator().manual_seed(seed + 1))
+            z = torch.randn(4, config.latent_dim, generator=torch.Generator().manual_seed(seed + 2))
+            _, displacement = network(z)
+            conv.weight.mul_(mesh_weight_scale / displacement.std())
+        if mesh_bias is not None:
+            conv.bias.copy_(torch.as_tensor(mesh_bias))
+    return LoadedModel(generator=fold_generator(network), config=config, untrained=True, source="test")
 
 
 @pytest.fixture(scope="module")
 def generator():
-    model = random_init_model("small", seed=0)
-    # the untrained mesh head is zero (plain sphere); give it weights so the meshes have shape
-    # (scaled so displacements are about 0.1: untrained activations are far from unit scale)
-    with torch.no_grad():
-        conv = model.generator.conv_mesh
-        conv.weight.normal_(0, 1.0, generator=torch.Generator().manual_seed(1))
-        _, displacement = model.generator(torch.randn(4, 64, generator=torch.Generator().manual_seed(2)))
-        conv.weight.mul_(0.1 / displacement.std())
-    return MeshGenerator(model, device="cpu")
+    return MeshGenerator(model_with_mesh_head(PRESETS["small"], mesh_weight_scale=0.1), device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +149,12 @@ def test_resolve_device():
                 resolve_device(spec)
     with pytest.raises(DeviceError):
         resolve_device(f"cuda:{max(torch.cuda.device_count(), 0) + 7}")
+
+
+def test_non_symmetric_generator_reads_every_vertex():
+    config = dataclasses.replace(PRESETS["small"], texture_resolution=64, mesh_resolution=16, symmetric=False)
+    model = model_with_mesh_head(config, mesh_bias=[0.2, 0.0, 0.0])                # radial +0.2 everywhere
+    gen = MeshGenerator(model, device="cpu")
+    mesh = next(gen.generate(1, seed=0))
+    np.testing.assert_allclose(np.linalg.norm(mesh.vertices, axis=1), 1.2, atol=1e-5)
+    assert mesh.texture.shape == (64, 64, 3)
