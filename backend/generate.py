@@ -76,10 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--num_workers", type=int, default=4, help="accepted for compatibility (unused)")
 
     evaluation = parser.add_argument_group("evaluation")
-    # ENG-FID: --evaluate (FID of this model) is added here; main() dispatches to it before exporting.
     evaluation.add_argument("--evaluate", action="store_true",
-                            help="compute FID instead of exporting (not available in this command yet: "
-                                 "use python -m fid.evaluate)")
+                            help="compute FID and KID against --dataset (a collection folder or a name under "
+                                 "datasets/) instead of exporting, as the original; --how_many = number of samples "
+                                 "(default: as many as real images); see docs/fid.md")
     return parser
 
 
@@ -103,8 +103,10 @@ def _warn(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.evaluate:
-        raise ValueError("--evaluate is not available in backend.generate yet; run python -m fid.evaluate")
+    if args.evaluate:  # the FID protocol lives in the fid package (docs/fid.md)
+        from fid.drop_in import run_generate_evaluate
+
+        return run_generate_evaluate(args)
     truncation = 1.0 if args.truncation == -1 else args.truncation
     how_many = None if args.how_many == -1 else args.how_many          # -1: the original's "= batch size"
     if how_many is not None and how_many < 1:

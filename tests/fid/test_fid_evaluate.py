@@ -75,3 +75,40 @@ def test_evaluate_cli_bad_input(testbed, testbed_cache, tmp_path, capsys):
     assert "cannot read statistics file" in error(base + ["--dataset", str(testbed), "--stats", str(bad_stats)])
     missing = tmp_path / "missing.safetensors"
     assert "missing.safetensors" in error(["--checkpoint", str(missing), "--dataset", str(testbed)])
+
+
+def test_backend_generate_evaluate_is_the_drop_in(testbed, testbed_real, tmp_path, monkeypatch, capsys):
+    """`python -m backend.generate --evaluate` with the original's flags; the real statistics come from the cache."""
+    import shutil
+
+    from backend.generate import main as generate_main
+
+    monkeypatch.chdir(tmp_path)  # reports and the default cache are relative to the working directory
+    (tmp_path / "cache" / "fid").mkdir(parents=True)
+    shutil.copyfile(testbed_real.path, tmp_path / "cache" / "fid" / testbed_real.path.name)
+    code = generate_main(["--random_init", "small", "--dataset", str(testbed), "--gpu_ids", "-1", "--batch_size", "3",
+                          "--how_many", "3", "--evaluate"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.startswith("FID ") and "generated: 3 images" in captured.out
+    reports = list((tmp_path / "output").glob("*_fid.json"))
+    assert len(reports) == 1
+    data = json.loads(reports[0].read_text())
+    assert data["real_cached"] is True and data["options"]["seed"] == 1234 and data["num_generated"] == 3
+    assert generate_main(["--random_init", "small", "--evaluate", "--gpu_ids", "-1"]) == 2
+    assert "--evaluate needs --dataset" in capsys.readouterr().err
+
+
+def test_stats_cli_reuses_the_cache_and_copies_the_file(testbed, testbed_real, testbed_cache, tmp_path, capsys):
+    from fid.statistics import FeatureStatistics
+
+    output = tmp_path / "precomputed_fid_299x299.npz"
+    assert main(["stats", str(testbed), "--cache_dir", str(testbed_cache), "--output", str(output), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "16 images (cached)" in out and str(testbed_real.path) in out
+    copied = FeatureStatistics.load(output)
+    assert copied.num_images == 16 and copied.feature_extractor == "tf-fid-inception-2015-12-05"
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert main(["stats", str(plain), "--quiet"]) == 2
+    assert "pass --output" in capsys.readouterr().err
