@@ -5,6 +5,7 @@ Data commands (training/data, training/synth):
     python -m backend.train data synth --n 5000 --res 256 --out datasets/toycars [--workers 2] [--seed 0]
     python -m backend.train data check datasets/toycars [--limit 64] [--min-iou 0.95]
     python -m backend.train data info datasets/toycars
+    python -m backend.train data import cub --root CUB_200_2011 --cmr-root cub_cache --out datasets/cub_train
 
 Later stages add their own groups. This module only parses arguments, calls the libraries and prints;
 errors are one line on stderr with a non-zero exit status.
@@ -47,6 +48,20 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--min-iou", type=float, default=0.95, help="pass threshold per image (default 0.95)")
     check.add_argument("--json", action="store_true", help="print the full report as JSON")
     check.set_defaults(run=_run_check)
+
+    imp = data_sub.add_parser("import", help="convert a local CUB / Pascal3D+ / ImageNet copy into a collection "
+                                             "folder (images stay in place; masks are written as PNG)")
+    imp.add_argument("dataset", choices=("cub", "p3d", "imagenet"))
+    imp.add_argument("--out", required=True, help="collection folder to write")
+    imp.add_argument("--root", required=True,
+                     help="CUB_200_2011 folder, PASCAL3D+_release1.1 folder, or ImageNet root (images/<synset>/...)")
+    imp.add_argument("--cmr-root", help="CMR cache folder with data/ and sfm/ (cub, p3d)")
+    imp.add_argument("--split", default="train", help="CMR split (default train)")
+    imp.add_argument("--category", default="car", help="p3d: car or aeroplane (default car)")
+    imp.add_argument("--all-p3d", action="store_true", help="p3d: keep non-ImageNet images too")
+    imp.add_argument("--classes", default=None, help="imagenet: comma-separated categories (default: all 12)")
+    imp.add_argument("--no-filter", action="store_true", help="p3d / imagenet: disable the §1.1 instance filter")
+    imp.set_defaults(run=_run_import)
 
     info = data_sub.add_parser("info", help="load a collection folder and summarise it (validates every file)")
     info.add_argument("path")
@@ -106,6 +121,26 @@ def _run_check(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2))
     print(report.summary())
     return 0 if report.passed else 1
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from training.data import InstanceFilter, load_cub, load_imagenet, load_p3d, save_collection
+
+    if args.dataset in ("cub", "p3d") and not args.cmr_root:
+        raise ValueError(f"--cmr-root is required for {args.dataset} (the folder holding CMR's data/ and sfm/)")
+    instance_filter = None if args.no_filter else InstanceFilter()
+    if args.dataset == "cub":
+        collection = load_cub(args.root, args.cmr_root, args.split)
+    elif args.dataset == "p3d":
+        collection = load_p3d(args.root, args.cmr_root, args.category, args.split, imagenet_only=not args.all_p3d,
+                              instance_filter=instance_filter)
+    else:
+        collection = load_imagenet(args.root, list(_csv(args.classes)) if args.classes else None,
+                                   instance_filter=instance_filter)
+    index = save_collection(collection, args.out)
+    print(collection.report.summary())
+    print(f"wrote {len(collection.records)} records to {index}")
+    return 0
 
 
 def _run_info(args: argparse.Namespace) -> int:

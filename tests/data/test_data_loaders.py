@@ -66,6 +66,36 @@ def test_cub_records_boxes_species_and_sfm_poses(cub):
     assert collection.records[2].extra == {"species": "002.Laysan_Albatross", "species_index": 1}
 
 
+def test_import_writes_a_collection_folder_that_loads_the_same(cub, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from training.data import load_collection, save_collection
+
+    cub_root, cmr_root, *_ = cub
+    original = load_cub(cub_root, cmr_root)
+    save_collection(original, tmp_path / "lib")
+    reloaded = load_collection(tmp_path / "lib")
+    assert [r.id for r in reloaded.records] == [r.id for r in original.records]
+    for a, b in zip(original.records, reloaded.records):
+        assert a.bbox == b.bbox and a.pose == b.pose and a.extra == b.extra and b.class_index == 5
+        np.testing.assert_array_equal(a.load_mask(), b.load_mask())
+        np.testing.assert_array_equal(a.load_image(), b.load_image())
+    assert reloaded.meta["import_report"]["kept"] == 3
+    repo = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "backend.train", "data", "import", "cub", "--root", str(cub_root), "--out",
+           str(tmp_path / "cli")]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    bad = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --cmr-root is required")
+    done = subprocess.run(cmd + ["--cmr-root", str(cmr_root)], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "kept 3 of 3" in done.stdout and len(load_collection(tmp_path / "cli").records) == 3
+
+
 def test_crop_carries_the_pose_into_the_crop_frame(cub):
     cub_root, cmr_root, *_ = cub
     record = load_cub(cub_root, cmr_root).records[0]

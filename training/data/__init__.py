@@ -11,7 +11,8 @@ Public API::
 ``CollectionDataset`` (torch) is imported lazily so that this package does not import torch.
 """
 from .classes import CLASS_INDEX, CLASS_NAMES, IMAGENET_SYNSETS, PART_VOCABULARY
-from .collection import Collection, CollectionError, load_collection, validate_records, write_collection
+from .collection import (Collection, CollectionError, load_collection, save_collection, validate_records,
+                         write_collection)
 from .cub import load_cub
 from .filtering import NO_FILTER, InstanceFilter
 from .imagenet import load_imagenet
@@ -21,10 +22,13 @@ from .preprocess import Sample, SquareBox, crop_and_resize, pose_to_crop, square
 from .record import Pose, Record, mask_bbox
 from .report import SkipReport
 
-__all__ = ["CLASS_INDEX", "CLASS_NAMES", "IMAGENET_SYNSETS", "PART_VOCABULARY", "Collection", "CollectionError",
-           "DataFileError", "InstanceFilter", "NO_FILTER", "Pose", "Record", "Sample", "SkipReport", "SquareBox",
-           "CollectionDataset", "crop_and_resize", "load_collection", "load_cub", "load_imagenet", "load_p3d", "mask_bbox", "pose_to_crop", "square_crop_box",
-           "validate_records", "write_collection"]
+__all__ = [
+    "CLASS_INDEX", "CLASS_NAMES", "IMAGENET_SYNSETS", "PART_VOCABULARY",
+    "Collection", "CollectionDataset", "CollectionError", "DataFileError", "InstanceFilter", "NO_FILTER", "Pose",
+    "Record", "Sample", "SkipReport", "SquareBox",
+    "crop_and_resize", "load_collection", "load_cub", "load_imagenet", "load_p3d", "mask_bbox", "pose_to_crop",
+    "save_collection", "square_crop_box", "validate_records", "write_collection",
+]
 
 
 def __getattr__(name: str):

@@ -276,7 +276,7 @@ def write_collection(root: str | os.PathLike, records: Iterable[Record], class_n
     for record in records:
         if record.mask_array is not None and record.mask_path is None:
             (root / "masks").mkdir(exist_ok=True)
-            mask_path = root / "masks" / f"{record.id.replace('/', '_')}.png"
+            mask_path = root / "masks" / f"{record.id.replace('/', '_').replace('#', '_')}.png"
             write_png_atomic(mask_path, np.asarray(record.mask_array, bool).astype(np.uint8) * 255)
             record.mask_path = mask_path
         if record.bbox[2] <= record.bbox[0] or record.bbox[3] <= record.bbox[1]:
@@ -294,3 +294,15 @@ def write_collection(root: str | os.PathLike, records: Iterable[Record], class_n
     tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     os.replace(tmp, index)
     return index
+
+
+def save_collection(collection: Collection, out: str | os.PathLike) -> Path:
+    """Write any loaded collection (CUB, Pascal3D+, ImageNet...) in the folder format under ``out``.
+
+    Images stay where they are (the index points to them with relative paths); in-memory masks are written to
+    ``out/masks/``. The load report is kept in collection.json under "import_report". Returns the index path.
+    """
+    meta = {k: v for k, v in collection.meta.items() if k not in ("name", "format", "version")}
+    return write_collection(out, collection.records, collection.class_names, collection.part_names,
+                            name=collection.meta.get("name") or Path(out).name,
+                            import_report=collection.report.to_json(), **meta)

@@ -80,7 +80,8 @@ class Pose:
         if not s > 0:
             raise ValueError(f"pose scale must be positive, got {s}")
         z0 = d.get("z0")
-        q = q / np.linalg.norm(q)
+        if abs(np.linalg.norm(q) - 1) > 1e-9:  # keep exact values of stored unit quaternions
+            q = q / np.linalg.norm(q)
         return Pose(tuple(float(v) for v in q), s, (float(t[0]), float(t[1])),
                     None if z0 is None else float(z0), str(d.get("frame", "object")))
 
