@@ -69,12 +69,14 @@ class ModelInfo:
 
     name: str
     classes: list[str]
+    category: str | None
     texture_size: int
     texture_sizes: list[int]
     latent_dim: int
     untrained: bool
     provenance: dict[str, Any]
     source: str
+    config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def conditional(self) -> bool:
@@ -112,6 +114,9 @@ class MeshResult:
         index: position j in the request (0-based); ``seed`` = request seed + index.
         vertices: (V, 3) float32, object frame (z up, front along -y), roughly in [-1, 1].
         texture: (T, T, 3) uint8 RGB, row 0 is v = 1.
+        latent: (latent_dim,) float32, the latent vector the mesh was generated from.
+        class_name: the class's name for conditional models (None otherwise).
+        worker: index of the server worker that generated it.
     """
 
     request_id: str
@@ -122,7 +127,10 @@ class MeshResult:
     truncation: float
     vertices: np.ndarray
     texture: np.ndarray
+    latent: np.ndarray
     topology_key: str
+    class_name: str | None = None
+    worker: int = 0
 
 
 @dataclass
@@ -198,7 +206,13 @@ class Client:
             sock.curve_publickey = self.keys.public
             sock.curve_secretkey = self.keys.secret
         self._monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
-        sock.connect(self.address)
+        try:
+            sock.connect(self.address)
+        except zmq.ZMQError as exc:
+            self._monitor.close(linger=0)
+            sock.close(linger=0)
+            raise ValueError(f"invalid server address {self.address!r} ({exc.strerror}); "
+                             f"expected tcp://HOST:PORT or ipc://PATH") from None
         self._socket = sock
         self._connected = False
 
@@ -470,7 +484,9 @@ class GenerateStream:
                 request_id=self.request.request_id, index=index, seed=int(message.get("seed")),
                 model=message.get("model"), class_index=message.get("class"),
                 truncation=float(message.get("truncation")), vertices=message.arrays["vertices"],
-                texture=message.arrays["texture"], topology_key=message.get("topology"))]
+                texture=message.arrays["texture"], latent=message.arrays.get("latent"),
+                topology_key=message.get("topology"), class_name=message.get("class_name"),
+                worker=int(message.get("worker", 0)))]
         if op == Reply.PROGRESS:
             return [Progress(self.request.request_id, self._attempt_base + int(message.get("done")), self.total)]
         if op in (Reply.DONE, Reply.CANCELLED):
@@ -523,9 +539,10 @@ def parse_info(reply: Message) -> ServerInfo:
         faces=reply.arrays["faces"], uvs=reply.arrays["uvs"], face_uvs=reply.arrays["face_uvs"],
         key=topo.get("key", ""), vertex_count=int(topo.get("vertices", 0)))
     models = [ModelInfo(
-        name=m["name"], classes=list(m.get("classes") or []), texture_size=int(m["texture_size"]),
+        name=m["name"], classes=list(m.get("classes") or []), category=m.get("category"), texture_size=int(m["texture_size"]),
         texture_sizes=[int(s) for s in m["texture_sizes"]], latent_dim=int(m.get("latent_dim", 0)),
         untrained=bool(m.get("untrained")), provenance=dict(m.get("provenance") or {}), source=m.get("source", ""),
+        config=dict(m.get("config") or {}),
     ) for m in header.get("models", [])]
     return ServerInfo(
         protocol_version=int(header.get("protocol", 0)), server=header.get("server", ""),

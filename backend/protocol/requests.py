@@ -37,7 +37,8 @@ class GenerateRequest:
 
     Attributes:
         model: model name from ``info`` (None: the server's default model).
-        class_: class index (int) or class name (str) of a conditional model; None for unconditional.
+        class_: class index (int) or class name (str, case-insensitive) of a conditional model; None for
+            unconditional models, or for a random class per mesh (drawn from the mesh's seed).
         count: 1..MAX_COUNT.  seed: 0..MAX_SEED - count + 1.
         truncation: sigma of the truncated normal, MIN_TRUNCATION..MAX_TRUNCATION (1.0 = paper default).
         texture_size: one of the model's ``texture_sizes`` (None: its native size).
@@ -131,7 +132,8 @@ def parse_request(message: Message) -> Request:
 
 @dataclass(frozen=True)
 class ResolvedGenerate:
-    """A generate request checked against a model: concrete model name, class index, texture size."""
+    """A generate request checked against a model: concrete model name, class index (None: unconditional
+    model, or a random class per mesh), texture size."""
 
     request: GenerateRequest
     model: str
@@ -159,19 +161,16 @@ def resolve_generate(request: GenerateRequest, models: Sequence[Mapping[str, Any
     classes = list(model.get("classes") or [])
     class_index: int | None
     if request.class_ is None:
-        if classes:
-            raise ProtocolError(ErrorCode.UNKNOWN_CLASS,
-                                f"model {name!r} is class-conditional: pass 'class' (0-{len(classes) - 1} or a name "
-                                f"such as {classes[0]!r})", rid)
-        class_index = None
+        class_index = None   # conditional models: a random class per mesh, drawn from the mesh's seed
     elif not classes:
         raise ProtocolError(ErrorCode.UNKNOWN_CLASS,
                             f"model {name!r} is unconditional: leave 'class' null (got {request.class_!r})", rid)
     elif isinstance(request.class_, str):
-        if request.class_ not in classes:
+        lowered = [c.lower() for c in classes]
+        if request.class_.strip().lower() not in lowered:
             raise ProtocolError(ErrorCode.UNKNOWN_CLASS,
                                 f"model {name!r} has no class {request.class_!r}; classes: {classes[:20]}", rid)
-        class_index = classes.index(request.class_)
+        class_index = lowered.index(request.class_.strip().lower())
     else:
         if not 0 <= request.class_ < len(classes):
             raise ProtocolError(ErrorCode.UNKNOWN_CLASS,

@@ -106,9 +106,10 @@ def test_resolve_generate_against_models():
     resolved = resolve_generate(GenerateRequest("r", class_="truck"), models, "cars")
     assert (resolved.model, resolved.class_index, resolved.texture_size) == ("cars", 1, 128)
     assert resolve_generate(GenerateRequest("r", model="birds", texture_size=32), models, "cars").texture_size == 32
+    assert resolve_generate(GenerateRequest("r", class_="TRUCK"), models, "cars").class_index == 1
+    assert resolve_generate(GenerateRequest("r"), models, "cars").class_index is None   # random class per mesh
     for request, code in [
         (GenerateRequest("r", model="dogs"), ErrorCode.UNKNOWN_MODEL),
-        (GenerateRequest("r"), ErrorCode.UNKNOWN_CLASS),                     # conditional needs a class
         (GenerateRequest("r", class_=2), ErrorCode.UNKNOWN_CLASS),
         (GenerateRequest("r", class_="boat"), ErrorCode.UNKNOWN_CLASS),
         (GenerateRequest("r", model="birds", class_=0), ErrorCode.UNKNOWN_CLASS),

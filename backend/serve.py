@@ -1,0 +1,78 @@
+"""``python -m backend.serve``: run the gan3d inference server (see docs/protocol.md).
+
+Examples::
+
+    python -m backend.serve                                   # embedded default model on 127.0.0.1:5577
+    python -m backend.serve --checkpoint cars.safetensors --device cuda:0 --max_batch 16
+    python -m backend.serve --random_init small --bind tcp://127.0.0.1:0      # any free port
+    python -m backend.serve --workers 2 --device auto          # one worker per GPU
+    python -m backend.serve keygen keys/                       # CurveZMQ keys for a remote server
+    python -m backend.serve --bind tcp://0.0.0.0:5577 --keys keys/
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from backend.protocol import DEFAULT_ADDRESS, create_keys
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m backend.serve", description=__doc__.split("\n")[0],
+                                     epilog="Make CurveZMQ keys with: python -m backend.serve keygen DIR")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="PATH",
+                        help="model to serve (.pth or .safetensors); repeat for several (default: embedded model)")
+    parser.add_argument("--random_init", action="append", default=[], metavar="CONFIG",
+                        help="serve an untrained generator of this preset (e.g. small, paper); repeatable")
+    parser.add_argument("--bind", default=DEFAULT_ADDRESS, help="front address (default %(default)s; port 0 = any)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda:N (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
+    parser.add_argument("--max_batch", type=int, default=8, help="meshes per generator call (default %(default)s)")
+    parser.add_argument("--keys", metavar="DIR", help="CurveZMQ keys folder (required off loopback)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow a non-loopback bind without CURVE (trusted networks only)")
+    parser.add_argument("--client_hwm", type=int, default=64, metavar="N",
+                        help="replies queued per client before its requests pause (default %(default)s)")
+    parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def _keygen(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backend.serve keygen",
+                                     description="Create CurveZMQ server and client keys in DIR.")
+    parser.add_argument("dir")
+    parser.add_argument("--client_name", default="client", help="name of the client keypair (default %(default)s)")
+    args = parser.parse_args(argv)
+    root = create_keys(args.dir, args.client_name)
+    print(f"keys in {root}: give clients {root / 'server.key'} and {root / (args.client_name + '.key_secret')}; "
+          f"serve with --keys {root}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keygen"]:
+        return _keygen(argv[1:])
+    args = _serve_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from backend.server import InsecureBindError, ServerConfig, ServerStartError, run_server
+
+    def announce(broker) -> None:
+        models = ", ".join(m["name"] + (" (untrained)" if m["untrained"] else "") for m in broker.models)
+        print(f"gan3d server ready on {broker.address} - models: {models}", flush=True)
+
+    try:
+        config = ServerConfig(bind=args.bind, checkpoints=args.checkpoint, random_init=args.random_init,
+                              device=args.device, workers=args.workers, max_batch=args.max_batch,
+                              keys_dir=args.keys, insecure=args.insecure, client_hwm=args.client_hwm)
+        run_server(config, on_ready=announce)
+    except (ServerStartError, InsecureBindError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("gan3d server stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
