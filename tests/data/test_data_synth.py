@@ -138,12 +138,15 @@ def test_resume_skips_finished_items_and_rerenders_identically(synth_run, tmp_pa
 def test_cli_synth_and_one_line_errors(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "backend.train", "data", "synth", "--n", "2", "--res", "32", "--samples", "2",
-           "--workers", "1", "--out", str(tmp_path / "cli"), "--body-types", "van,pickup"]
+           "--workers", "1", "--views-per-car", "2", "--out", str(tmp_path / "cli"), "--body-types", "van,pickup"]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "rendered 2, reused 0, failed 0" in done.stdout
     records = load_collection(tmp_path / "cli").records
     assert {r.extra["body_type"] for r in records} <= {"van", "pickup"}
+    assert records[0].extra["mesh"] == records[1].extra["mesh"]  # two views of one car
+    assert records[0].pose != records[1].pose
+    assert len(list((tmp_path / "cli" / "meshes").glob("*.obj"))) == 1
     bad = subprocess.run(cmd[:-2] + ["--body-types", "tank"], cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr

@@ -157,9 +157,7 @@ def build_car_object(car: CarMesh, rng: np.random.Generator) -> bpy.types.Object
         mesh = old.data
         bpy.data.objects.remove(old)
         bpy.data.meshes.remove(mesh)
-    for mat in list(bpy.data.materials):
-        if mat.name != "id_pass" and mat.users == 0:
-            bpy.data.materials.remove(mat)
+    _purge_materials()
     mesh = bpy.data.meshes.new(CAR_NAME)
     n_v, n_f = len(car.vertices), len(car.faces)
     mesh.vertices.add(n_v)
@@ -182,6 +180,13 @@ def build_car_object(car: CarMesh, rng: np.random.Generator) -> bpy.types.Object
     return obj
 
 
+def _purge_materials() -> None:
+    """Remove materials left without users by replaced cars and grounds (keeps long runs from growing)."""
+    for mat in list(bpy.data.materials):
+        if mat.name != "id_pass" and mat.users == 0:
+            bpy.data.materials.remove(mat)
+
+
 def _rand_colour(rng: np.random.Generator, value=(0.2, 0.95), sat=(0.0, 0.6)) -> tuple[float, float, float]:
     rgb = colorsys.hsv_to_rgb(rng.random(), rng.uniform(*sat), rng.uniform(*value))
     return tuple(c ** 2.2 for c in rgb)
@@ -196,6 +201,7 @@ def set_background(kind: str, rng: np.random.Generator, ground_z: float) -> None
         mesh = old.data
         bpy.data.objects.remove(old)
         bpy.data.meshes.remove(mesh)
+        _purge_materials()
     world = scene.world
     world.use_nodes = True
     nodes, links = world.node_tree.nodes, world.node_tree.links
