@@ -7,10 +7,12 @@ import logging
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from training.data import (CollectionDataset, CollectionError, Pose, Record, crop_and_resize, load_collection,
-                           square_crop_box, write_collection)
+from training.data import (CollectionDataset, CollectionError, Pose, Record, SquareBox, crop_and_resize,
+                           load_collection, pose_to_crop, square_crop_box, write_collection)
 from training.synth import read_car_obj
 
 from .fixtures import ellipse_mask, write_corrupt_image, write_image
@@ -147,3 +149,29 @@ def test_torch_dataset_batches(synth_run):
     assert batch["has_pose"].all() and batch["has_parts"].all()
     assert torch.allclose(batch["q"].norm(dim=1), torch.ones(4))
     assert batch["class_index"].tolist() == [3] * 4 and batch["id"] == [r.id for r in records[:4]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(x1=st.floats(-50, 300), y1=st.floats(-50, 300), w=st.floats(1, 400), h=st.floats(1, 400),
+       padding=st.floats(0, 0.3))
+def test_square_box_contains_the_padded_box(x1, y1, w, h, padding):
+    box = square_crop_box((x1, y1, x1 + w, y1 + h), padding)
+    assert box.side == int(np.ceil(max(w, h) * (1 + 2 * padding) - 1e-9))
+    # Centred to within rounding, so the padded box lies inside up to half a pixel per side.
+    assert box.x0 <= x1 - padding * w + 0.5 + 1e-6 and box.x0 + box.side >= x1 + w + padding * w - 0.5 - 1e-6
+    assert box.y0 <= y1 - padding * h + 0.5 + 1e-6 and box.y0 + box.side >= y1 + h + padding * h - 0.5 - 1e-6
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(10, 500), w=st.integers(10, 500), s=st.floats(0.1, 3), tx=st.floats(-1, 1),
+       ty=st.floats(-1, 1), x0=st.integers(-100, 400), y0=st.integers(-100, 400), side=st.integers(5, 600),
+       seed=st.integers(0, 1000))
+def test_pose_to_crop_moves_projections_with_the_pixels(h, w, s, tx, ty, x0, y0, side, seed):
+    from scipy.spatial.transform import Rotation
+
+    pose = Pose.from_matrix(Rotation.random(random_state=seed).as_matrix(), s, (tx, ty))
+    box = SquareBox(x0, y0, side)
+    v = np.random.default_rng(seed).normal(size=(4, 3))
+    full = (pose.project(v)[:, :2] * max(h, w) + [w, h]) / 2  # continuous pixels of the full image
+    crop = (pose_to_crop(pose, (h, w), box).project(v)[:, :2] + 1) / 2 * side  # pixels of the crop
+    np.testing.assert_allclose(crop, full - [x0, y0], rtol=1e-9, atol=1e-6)
