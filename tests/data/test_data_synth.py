@@ -45,6 +45,9 @@ def test_body_types_differ_and_seeds_vary_proportions():
     a, b = build_car(1, "sedan"), build_car(2, "sedan")
     assert not np.allclose(np.ptp(a.vertices, 0), np.ptp(b.vertices, 0))
     np.testing.assert_array_equal(build_car(5).vertices, build_car(5).vertices)
+    # One topology for every car (so batches of true meshes share a face list in backend.render).
+    faces = {build_car(7, t).faces.tobytes() for t in BODY_TYPES}
+    assert len(faces) == 1
 
 
 def test_id_pass_decoding_recovers_ids_and_rejects_foreign_values():
