@@ -244,6 +244,7 @@ def set_background(kind: str, rng: np.random.Generator, ground_z: float) -> None
 
 
 def set_lighting(rng: np.random.Generator) -> None:
+    """A sun 10-60 degrees above the horizon from any direction, with random strength and softness."""
     sun = bpy.data.objects["sun"]
     sun.rotation_euler = Euler((math.radians(rng.uniform(10, 60)), 0.0, math.radians(rng.uniform(0, 360))), "XYZ")
     sun.data.energy = rng.uniform(2.0, 5.0)
@@ -263,11 +264,13 @@ def sample_camera(rng: np.random.Generator, fill_range: tuple[float, float] = (0
 
 
 def place_camera(car: CarMesh, spec: CameraSpec, distance: float = 20.0) -> None:
-    """Aim the orthographic camera; the car's projected box spans ``spec.fill`` of the frame, shifted
-    by ``spec.offset`` (fractions of the free margin) so it stays entirely inside the image."""
+    """Aim the camera (orthographic, or pinhole when ``spec.focal`` is set); the car's projected box spans
+    ``spec.fill`` of the frame, shifted by ``spec.offset`` (fractions of the free margin) so it stays entirely
+    inside the image."""
     camera = bpy.data.objects["camera"]
     az, el = math.radians(spec.azimuth), math.radians(spec.elevation)
-    # Viewing direction from the camera towards the object; azimuth 0 looks at the car's front (+y).
+    # Viewing direction from the camera towards the object. Azimuth 0 looks along +y from the -y side,
+    # i.e. at the car's front; elevation tilts the view down.
     forward = Vector((math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), -math.sin(el)))
     rot = forward.to_track_quat("-Z", "Y").to_matrix().to_4x4()
     rot = rot @ Matrix.Rotation(math.radians(spec.roll), 4, "Z")
