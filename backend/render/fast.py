@@ -66,7 +66,7 @@ def _rasterize_kernels(screen32: torch.Tensor, faces_i32: torch.Tensor, height: 
     if faces_i32.shape[0] > 0:
         wp.launch(kernels.depth_test_kernel, dim=(batch, faces_i32.shape[0]), device=device,
                   inputs=[screen_wp, faces_wp, width, height, keys])
-    wp.launch(kernels.resolve_faces_kernel, dim=(batch, height, width), device=device,
+    wp.launch(kernels.resolve_faces_kernel, dim=(batch, height), device=device,
               inputs=[keys, screen_wp, faces_wp, width, height], outputs=[_array(face_index), _vec3(bary), _array(mask)])
     return face_index, bary, mask
 
@@ -131,8 +131,9 @@ class _ShadeTextured(torch.autograd.Function):
                 background_image: torch.Tensor | None) -> torch.Tensor:
         wp, kernels = _warp()
         batch, height, width = face_index.shape
+        # texels channels-last so each bilinear tap is one 12-byte read
         tensors = [bary.detach().to(torch.float32).contiguous(), uvs.detach().to(torch.float32).contiguous(),
-                   texture.detach().to(torch.float32).contiguous()]
+                   texture.detach().to(torch.float32).permute(0, 2, 3, 1).contiguous()]
         use_image = background_image is not None
         bg = (background_image.detach().to(torch.float32).contiguous() if use_image
               else torch.zeros((1, 1, 1, 1), dtype=torch.float32, device=bary.device))
@@ -156,6 +157,7 @@ class _ShadeTextured(torch.autograd.Function):
         grad_background = None
         if ctx.use_image and ctx.needs_input_grad[6]:
             grad_background = grad_image * (face_index < 0)[:, None].to(grad_image.dtype)
+        adjoints[2] = adjoints[2].permute(0, 3, 1, 2)  # back to (B, 3, Th, Tw)
         grads = [a.to(dt) for a, dt in zip(adjoints, ctx.dtypes)]
         return grads[0], None, None, grads[1], grads[2], None, grad_background
 
@@ -163,15 +165,19 @@ class _ShadeTextured(torch.autograd.Function):
 def _launch_shade(kernels, wp, tensors, launch_args, image, adjoints=None, grad_image=None) -> None:
     bary32, uvs32, texture32 = tensors
     face_index, face_uvs_i32, color, bg, use_image = launch_args
-    inputs = [_array(face_index), _vec3(bary32), _array(face_uvs_i32), _vec2(uvs32), _array(texture32),
+    inputs = [_array(face_index), _vec3(bary32), _array(face_uvs_i32), _vec2(uvs32), _vec3(texture32),
               wp.vec3(*color), _array(bg), use_image]
     kwargs = {}
     if adjoints is not None:
-        kwargs = dict(adj_inputs=[None, _vec3(adjoints[0]), None, _vec2(adjoints[1]), _array(adjoints[2]),
+        kwargs = dict(adj_inputs=[None, _vec3(adjoints[0]), None, _vec2(adjoints[1]), _vec3(adjoints[2]),
                                   wp.vec3(0.0, 0.0, 0.0), None, 0],
                       adj_outputs=[_array(grad_image)], adjoint=True)
-    wp.launch(kernels.shade_textured_kernel, dim=tuple(face_index.shape), device=_device(image),
-              inputs=inputs, outputs=[_array(image)], **kwargs)
+    if adjoints is None:
+        wp.launch(kernels.shade_textured_rows_kernel, dim=tuple(face_index.shape[:2]), device=_device(image),
+                  inputs=inputs, outputs=[_array(image)])
+    else:
+        wp.launch(kernels.shade_textured_kernel, dim=tuple(face_index.shape), device=_device(image),
+                  inputs=inputs, outputs=[_array(image)], **kwargs)
 
 
 def shade_textured_fast(bary: torch.Tensor, face_index: torch.Tensor, face_uvs: torch.Tensor, uvs: torch.Tensor,

@@ -12,8 +12,11 @@ automatic adjoint, the soft silhouette has a hand-written backward):
                             (quantised depth, face) key, so the largest z wins and ties go to the lower face index.
 * ``resolve_faces_kernel`` per pixel: key → face index (-1 where empty) and its barycentric weights.
 * ``barycentrics_kernel`` per pixel: the same weights again, launched with ``adjoint=True`` for gradients.
-* ``shade_textured_kernel`` per pixel: UV interpolation, bilinear texture lookup (§2.5), background blend
-  (automatic adjoint for gradients to barycentrics, UVs and texture).
+* ``shade_textured_rows_kernel`` per row: UV interpolation, bilinear texture lookup (§2.5), background;
+  ``shade_textured_kernel`` the same per pixel, launched with ``adjoint=True`` for gradients.
+
+Kernels that loop over a row are used where a CPU launch of one thread per pixel would spend more time on
+index arithmetic than on the work.
 * ``soft_silhouette_kernel`` / ``soft_silhouette_backward_kernel`` per pixel: DIB-R probability over the first
   ``max_faces`` faces (in face-index order) whose expanded box contains the pixel; candidate faces come from
   per-tile face lists built by ``backend/render/fast.py``.
@@ -89,6 +92,31 @@ def is_valid3(p: wp.vec3) -> bool:
             and wp.abs(p[2]) <= MAX_COORDINATE)
 
 
+@wp.func
+def half_plane(a: wp.vec2, b: wp.vec2, y: float, span: wp.vec2) -> wp.vec2:
+    """Narrow the x-interval ``span`` to where cross2(a - p, b - p) >= 0 on the row p.y = y."""
+    slope = a[1] - b[1]  # cross2(a - p, b - p) = slope * p.x + offset
+    offset = a[0] * (b[1] - y) - b[0] * (a[1] - y)
+    result = span
+    if slope > 0.0:
+        result = wp.vec2(wp.max(span[0], -offset / slope), span[1])
+    elif slope < 0.0:
+        result = wp.vec2(span[0], wp.min(span[1], -offset / slope))
+    elif offset < 0.0:
+        result = wp.vec2(1.0, -1.0)  # empty
+    return result
+
+
+@wp.func
+def row_span(a0: wp.vec2, a1: wp.vec2, a2: wp.vec2, y: float) -> wp.vec2:
+    """x-interval [lo, hi] of the (counter-clockwise) triangle on the row y; lo > hi when empty."""
+    span = wp.vec2(-4.0, 4.0)
+    span = half_plane(a1, a2, y, span)
+    span = half_plane(a2, a0, y, span)
+    span = half_plane(a0, a1, y, span)
+    return span
+
+
 @wp.kernel
 def depth_test_kernel(
     screen: wp.array2d(dtype=wp.vec3),      # (B, V) renderer-frame vertices
@@ -116,7 +144,12 @@ def depth_test_kernel(
     low = KEY_LOW_MAX - wp.int64(f)
     for j in range(j0, j1 + 1):
         y = pixel_y(j, height)
-        for i in range(i0, i1 + 1):
+        # Columns of this row where the triangle can be: intersect the three half-planes along the row, then
+        # widen by one pixel so rounding never loses a pixel (the exact test below decides).
+        span = row_span(a0, a1, a2, y)
+        start = wp.max(i0, first_column(span[0], width) - 1)
+        stop = wp.min(i1, last_column(span[1], width) + 1)
+        for i in range(start, stop + 1):
             p = wp.vec2(pixel_x(i, width), y)
             w0 = cross2(a1 - p, a2 - p)
             w1 = cross2(a2 - p, a0 - p)
@@ -133,7 +166,7 @@ def barycentric_weights(p: wp.vec2, a0: wp.vec2, a1: wp.vec2, a2: wp.vec2) -> wp
     w0 = cross2(a1 - p, a2 - p)
     w1 = cross2(a2 - p, a0 - p)
     w2 = cross2(a0 - p, a1 - p)
-    return wp.vec3(w0, w1, w2) / (w0 + w1 + w2)
+    return wp.vec3(w0, w1, w2) * (1.0 / (w0 + w1 + w2))
 
 
 @wp.kernel
@@ -147,19 +180,22 @@ def resolve_faces_kernel(
     barycentrics: wp.array3d(dtype=wp.vec3),  # (B, H, W) out: its weights (0 where empty)
     mask: wp.array3d(dtype=float),            # (B, H, W) out: 1 covered, 0 empty
 ):
-    b, j, i = wp.tid()
-    key = keys[b, j, i]
-    if key == EMPTY_KEY:
-        face_index[b, j, i] = wp.int64(-1)
-        barycentrics[b, j, i] = wp.vec3(0.0)
-        mask[b, j, i] = 0.0
-    else:
-        f = int(KEY_LOW_MAX - (key & KEY_LOW_MAX))
-        face_index[b, j, i] = wp.int64(f)
-        mask[b, j, i] = 1.0
-        p = wp.vec2(pixel_x(i, width), pixel_y(j, height))
-        barycentrics[b, j, i] = barycentric_weights(p, xy(screen[b, faces[f, 0]]), xy(screen[b, faces[f, 1]]),
-                                                    xy(screen[b, faces[f, 2]]))
+    # One thread per image row (a per-pixel launch spends more on index arithmetic than on the work).
+    b, j = wp.tid()
+    y = pixel_y(j, height)
+    for i in range(width):
+        key = keys[b, j, i]
+        if key == EMPTY_KEY:
+            face_index[b, j, i] = wp.int64(-1)
+            barycentrics[b, j, i] = wp.vec3(0.0)
+            mask[b, j, i] = 0.0
+        else:
+            f = int(KEY_LOW_MAX - (key & KEY_LOW_MAX))
+            face_index[b, j, i] = wp.int64(f)
+            mask[b, j, i] = 1.0
+            p = wp.vec2(pixel_x(i, width), y)
+            barycentrics[b, j, i] = barycentric_weights(p, xy(screen[b, faces[f, 0]]), xy(screen[b, faces[f, 1]]),
+                                                        xy(screen[b, faces[f, 2]]))
 
 
 @wp.kernel(enable_backward=True)
@@ -181,32 +217,21 @@ def barycentrics_kernel(
 
 
 @wp.func
-def texel(texture: wp.array4d(dtype=float), b: int, y: int, x: int) -> wp.vec3:
-    return wp.vec3(texture[b, 0, y, x], texture[b, 1, y, x], texture[b, 2, y, x])
-
-
-@wp.kernel(enable_backward=True)
-def shade_textured_kernel(
-    face_index: wp.array3d(dtype=wp.int64),     # (B, H, W)
-    barycentrics: wp.array3d(dtype=wp.vec3),    # (B, H, W)
-    face_uvs: wp.array2d(dtype=wp.int32),       # (F, 3) indices into uvs
-    uvs: wp.array(dtype=wp.vec2),               # (U,) texture coordinates, v = 1 top row
-    texture: wp.array4d(dtype=float),           # (B, 3, Th, Tw)
-    background_color: wp.vec3,
-    background_image: wp.array4d(dtype=float),  # (B, 3, H, W), read when use_background_image != 0
-    use_background_image: int,
-    image: wp.array4d(dtype=float),             # (B, 3, H, W) out
-):
-    b, j, i = wp.tid()
-    f = int(face_index[b, j, i])
-    color = background_color
-    if use_background_image != 0:
-        color = wp.vec3(background_image[b, 0, j, i], background_image[b, 1, j, i], background_image[b, 2, j, i])
+def shade_pixel(
+    f: int,
+    w: wp.vec3,
+    face_uvs: wp.array2d(dtype=wp.int32),
+    uvs: wp.array(dtype=wp.vec2),
+    texture: wp.array3d(dtype=wp.vec3),
+    b: int,
+    background: wp.vec3,
+) -> wp.vec3:
+    """Bilinear texel at the interpolated UV of face f (weights w), or the background when f < 0."""
+    color = background
     if f >= 0:
-        w = barycentrics[b, j, i]
         uv = w[0] * uvs[face_uvs[f, 0]] + w[1] * uvs[face_uvs[f, 1]] + w[2] * uvs[face_uvs[f, 2]]
-        rows = texture.shape[2]
-        cols = texture.shape[3]
+        rows = texture.shape[1]
+        cols = texture.shape[2]
         # §2.5: horizontally pixel centres with wrap-around, vertically align_corners=True.
         x = wp.clamp(uv[0], -1.0, 2.0) * float(cols) - 0.5
         y = wp.clamp((1.0 - uv[1]) * float(rows - 1), 0.0, float(rows - 1))
@@ -214,13 +239,70 @@ def shade_textured_kernel(
         y_floor = wp.floor(y)
         fx = x - x_floor
         fy = y - y_floor
-        x0 = ((int(x_floor) % cols) + cols) % cols
-        x1 = (x0 + 1) % cols
+        x0 = int(x_floor)
+        if x0 < 0:
+            x0 += cols
+        if x0 >= cols:
+            x0 -= cols
+        if x0 < 0 or x0 >= cols:  # only for UVs far outside [0, 1]
+            x0 = ((x0 % cols) + cols) % cols
+        x1 = x0 + 1
+        if x1 == cols:
+            x1 = 0
         y0 = int(y_floor)
         y1 = wp.min(y0 + 1, rows - 1)
-        top = (1.0 - fx) * texel(texture, b, y0, x0) + fx * texel(texture, b, y0, x1)
-        bottom = (1.0 - fx) * texel(texture, b, y1, x0) + fx * texel(texture, b, y1, x1)
+        top = (1.0 - fx) * texture[b, y0, x0] + fx * texture[b, y0, x1]
+        bottom = (1.0 - fx) * texture[b, y1, x0] + fx * texture[b, y1, x1]
         color = (1.0 - fy) * top + fy * bottom
+    return color
+
+
+@wp.func
+def background_at(color: wp.vec3, image: wp.array4d(dtype=float), use_image: int, b: int, j: int, i: int) -> wp.vec3:
+    if use_image != 0:
+        return wp.vec3(image[b, 0, j, i], image[b, 1, j, i], image[b, 2, j, i])
+    return color
+
+
+@wp.kernel
+def shade_textured_rows_kernel(
+    face_index: wp.array3d(dtype=wp.int64),     # (B, H, W)
+    barycentrics: wp.array3d(dtype=wp.vec3),    # (B, H, W)
+    face_uvs: wp.array2d(dtype=wp.int32),       # (F, 3) indices into uvs
+    uvs: wp.array(dtype=wp.vec2),               # (U,) texture coordinates, v = 1 top row
+    texture: wp.array3d(dtype=wp.vec3),         # (B, Th, Tw) RGB texels (channels last)
+    background_color: wp.vec3,
+    background_image: wp.array4d(dtype=float),  # (B, 3, H, W), read when use_background_image != 0
+    use_background_image: int,
+    image: wp.array4d(dtype=float),             # (B, 3, H, W) out
+):
+    """Forward shading, one thread per row (cheaper than one per pixel on the CPU)."""
+    b, j = wp.tid()
+    for i in range(image.shape[3]):
+        color = shade_pixel(int(face_index[b, j, i]), barycentrics[b, j, i], face_uvs, uvs, texture, b,
+                            background_at(background_color, background_image, use_background_image, b, j, i))
+        image[b, 0, j, i] = color[0]
+        image[b, 1, j, i] = color[1]
+        image[b, 2, j, i] = color[2]
+
+
+@wp.kernel(enable_backward=True)
+def shade_textured_kernel(
+    face_index: wp.array3d(dtype=wp.int64),
+    barycentrics: wp.array3d(dtype=wp.vec3),
+    face_uvs: wp.array2d(dtype=wp.int32),
+    uvs: wp.array(dtype=wp.vec2),
+    texture: wp.array3d(dtype=wp.vec3),
+    background_color: wp.vec3,
+    background_image: wp.array4d(dtype=float),
+    use_background_image: int,
+    image: wp.array4d(dtype=float),
+):
+    """The same shading one thread per pixel, launched with adjoint=True for gradients to barycentrics, UVs and
+    texture."""
+    b, j, i = wp.tid()
+    color = shade_pixel(int(face_index[b, j, i]), barycentrics[b, j, i], face_uvs, uvs, texture, b,
+                        background_at(background_color, background_image, use_background_image, b, j, i))
     image[b, 0, j, i] = color[0]
     image[b, 1, j, i] = color[1]
     image[b, 2, j, i] = color[2]
