@@ -1,0 +1,199 @@
+"""The real add-on in real headless bpy (5.0.1) against a real backend on a loopback port.
+
+One driver process (``blender_driver.py``) installs the built extension zip with Blender's extension installer,
+starts ``python -m backend.serve --random_init small`` through the add-on's own Start Backend operator, and runs
+every scenario; the tests below assert on what it recorded. The driver's process group is killed at the end so
+no backend outlives the tests.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import build_addon
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DRIVER = pathlib.Path(__file__).with_name("blender_driver.py")
+pytestmark = pytest.mark.blender
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def extension_zip(tmp_path_factory) -> pathlib.Path:
+    out = tmp_path_factory.mktemp("dist")
+    zips = build_addon.build(out, ROOT / "build" / "wheels", platforms=("linux-x64",), legacy=False)
+    return next(z for z in zips if z.name.endswith("linux_x64.zip"))
+
+
+@pytest.fixture(scope="module")
+def conditional_checkpoint(tmp_path_factory) -> pathlib.Path:
+    """An untrained class-conditional generator (classes airplane, car, bird) saved as a project checkpoint."""
+    from backend.models import Generator, GeneratorConfig, save_model
+
+    config = GeneratorConfig(texture_resolution=128, n_classes=3, width=0.25)
+    path = tmp_path_factory.mktemp("models") / "classes3.safetensors"
+    return save_model(path, Generator(config), config, class_names=["airplane", "car", "bird"],
+                      provenance={"note": "untrained, for the add-on tests"})
+
+
+@pytest.fixture(scope="module")
+def run(extension_zip, conditional_checkpoint, tmp_path_factory) -> dict:
+    work = tmp_path_factory.mktemp("blender")
+    port = _free_port()
+    command = (f"{sys.executable} -m backend.serve --random_init small --checkpoint {conditional_checkpoint} "
+               f"--bind tcp://127.0.0.1:{port}")
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(work / "user"), PYTHONDONTWRITEBYTECODE="1")
+    out = work / "results.json"
+    process = subprocess.Popen(
+        [sys.executable, str(DRIVER), str(extension_zip), str(work), str(out), f"tcp://127.0.0.1:{port}", command],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        log, _ = process.communicate(timeout=240)
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # the driver and any backend it started
+        except ProcessLookupError:
+            pass
+    assert out.exists(), log.decode(errors="replace")[-3000:]
+    results = json.loads(out.read_text())
+    results["_log"] = log.decode(errors="replace")
+    return results
+
+
+def _facts(run, name):
+    facts = run[name]
+    assert "error" not in facts or isinstance(facts.get("error"), str) and "Traceback" not in facts["error"], \
+        facts.get("error")
+    return facts
+
+
+def test_installs_with_the_extension_installer(run):
+    facts = _facts(run, "install")
+    assert facts["result"] == ["FINISHED"] and facts["enabled"] and facts["loaded"] and facts["panel"]
+    assert {"generate", "regenerate", "reproduce", "cancel", "connect", "start_backend"} <= set(facts["operators"])
+    # Blender unpacked the bundled pyzmq wheel into the extensions' site-packages
+    assert len(facts["bundled_zmq"]) == 1
+
+
+def test_malformed_address_is_explained_and_host_port_normalised(run):
+    facts = _facts(run, "malformed_address")
+    assert "has no port" in facts["error"] and "host:port" in facts["error"]
+    assert facts["normalised"].startswith("tcp://127.0.0.1:")
+
+
+def test_start_backend_connects_and_reads_info(run):
+    facts = _facts(run, "start_backend")
+    assert facts["connected"], facts["error"]
+    assert facts["devices"] == ["cpu"]
+    assert set(facts["models"]) == {"random-small", "classes3"}
+    assert facts["models"]["random-small"]["untrained"] is True
+    assert facts["models"]["classes3"]["classes"] == ["airplane", "car", "bird"]
+
+
+def test_classes_car_first_and_regenerate_with_another_class(run):
+    facts = _facts(run, "classes")
+    assert facts["default_class"] == "car"  # the server lists airplane first; the panel puts car first
+    assert [o["gan3d_class_name"] for o in facts["generated"]] == ["car", "car"]
+    assert [o["gan3d_class_index"] for o in facts["generated"]] == [1, 1]
+    before, after = facts["before"], facts["after"]
+    assert after["gan3d_seed"] == before["gan3d_seed"]
+    assert after["gan3d_class_name"] == "bird" and after["gan3d_class_index"] == 2
+    assert after["gan3d_model"] == "classes3" and facts["pixels_changed"]
+
+
+def test_generate_ten_cars_in_a_grid(run):
+    facts = _facts(run, "generate_grid")
+    texture = run["start_backend"]["models"]["random-small"]["texture_size"]
+    objects = facts["objects"]
+    assert len(objects) == 10, facts["report"]
+    seeds = sorted(o["props"]["gan3d_seed"] for o in objects)
+    assert seeds == list(range(1000, 1010))
+    for o in objects:
+        assert o["vertices"] == 962 and o["faces"] == 1920
+        assert o["uv_layers"] == ["UVMap"] and o["smooth"]
+        assert o["image_size"] == [texture, texture] and o["image_packed"]
+        assert o["collections"] == ["Generated"]
+        props = o["props"]
+        assert props["gan3d_model"] == "random-small" and props["gan3d_class_name"] == ""
+        assert props["gan3d_truncation"] == pytest.approx(0.8)
+        assert props["gan3d_target_length"] == pytest.approx(4.5)
+        # origin at the bottom centre, real-world length, outward normals, snapped onto the plane at z = -0.5
+        assert o["local_min"][2] == pytest.approx(0.0, abs=1e-5)
+        assert (o["local_min"][0] + o["local_max"][0]) / 2 == pytest.approx(0.0, abs=1e-4)
+        assert max(o["local_max"][0] - o["local_min"][0], o["local_max"][1] - o["local_min"][1]) == \
+            pytest.approx(4.5, abs=1e-4)
+        assert o["outward_fraction"] > 0.9
+        assert o["location"][2] == pytest.approx(-0.5, abs=1e-4)
+    for a, b in itertools.combinations(objects, 2):
+        (amin, amax), (bmin, bmax) = a["aabb"], b["aabb"]
+        overlap = all(amin[k] < bmax[k] and bmin[k] < amax[k] for k in range(2))
+        assert not overlap, (a["name"], b["name"])
+
+
+def test_regenerate_keeps_transforms_and_collections(run):
+    facts = _facts(run, "regenerate_keeps_transforms")
+    for before, after in zip(facts["before"], facts["after"]):
+        assert np.allclose(before["transform"], after["transform"], atol=1e-6)
+        assert before["collections"] == after["collections"] == ["Extra", "Generated"]
+        assert after["seed"] != before["seed"] and after["changed"] and after["vertices"] == 962
+    assert facts["total_generated"] == 10  # replaced in place, nothing added
+
+
+def test_reproduce_rebuilds_identical_vertices_and_texture(run):
+    facts = _facts(run, "reproduce_is_exact")
+    assert facts["max_vertex_diff"] == 0.0, facts["report"]
+    assert facts["max_pixel_diff"] == 0.0
+
+
+def test_scatter_and_curve_placement(run):
+    facts = _facts(run, "placement_modes")
+    scatter = np.array(facts["scatter"]["locations"])
+    assert len(scatter) == 4
+    assert np.all(np.abs(scatter[:, 0] - 500.0) <= 30.0) and np.all(np.abs(scatter[:, 1]) <= 30.0)
+    assert np.allclose(scatter[:, 2], 2.0, atol=1e-4)
+    d = np.linalg.norm(scatter[:, None, :2] - scatter[None, :, :2], axis=-1) + np.eye(len(scatter)) * 1e9
+    assert d.min() >= 4.5 + 1.0 - 1e-6
+    curve = np.array(facts["curve"]["locations"])
+    assert np.allclose(curve[:, 0], -500.0, atol=1e-4)
+    assert np.allclose(np.diff(curve[:, 1]), facts["curve"]["pitch"], atol=1e-3)
+    # the curve runs along +y: fronts (-y turned by yaw) point along +y, i.e. yaw = pi
+    assert np.allclose(np.cos(facts["curve"]["yaws"]), -1.0, atol=1e-4)
+    assert "fit on the selected surface" in facts["overfull_error"]
+
+
+def test_cancel_mid_batch_leaves_only_complete_objects(run):
+    facts = _facts(run, "cancel_mid_batch")
+    texture = run["start_backend"]["models"]["random-small"]["texture_size"]
+    assert facts["status"] == "cancelled" and "cancelled" in facts["report"]
+    assert facts["built_at_cancel"] <= len(facts["new"]) < facts["requested"]
+    for o in facts["new"]:
+        assert o["vertices"] == 962 and o["image_packed"] and o["image_size"] == [texture, texture]
+        assert "gan3d_seed" in o["props"]
+    assert facts["after_cancel_generate"] == 1
+
+
+def test_saving_and_reopening_keeps_packed_textures(run):
+    facts = _facts(run, "save_and_reopen")
+    assert facts["saved"] == facts["reopened"] > 12
+    assert facts["all_packed"] and facts["pixels_equal"]
+
+
+def test_backend_down_gives_clear_error_and_no_objects(run):
+    facts = _facts(run, "backend_down")
+    assert "python -m backend.serve" in facts["report"] and "Preferences" in facts["report"]
+    assert facts["objects_after"] == facts["objects_before"]
+    assert "python -m backend.serve" in facts["connect_error"]
