@@ -98,7 +98,7 @@ def build_set(bpy):
     bpy.ops.mesh.primitive_plane_add(size=1.0, location=(16.0, 4.0, 0.02))
     lot = bpy.context.active_object
     lot.name = "ParkingLot"
-    lot.scale = (22.0, 28.0, 1.0)
+    lot.scale = (24.0, 30.0, 1.0)
     bpy.ops.object.transform_apply(scale=True)
     lot.data.materials.append(_flat_material(bpy, "Asphalt", (0.06, 0.06, 0.07, 1.0), 0.7))
 
@@ -111,9 +111,9 @@ def build_set(bpy):
     background.inputs["Color"].default_value = (0.55, 0.65, 0.8, 1.0)
     background.inputs["Strength"].default_value = 0.8
 
-    bpy.ops.object.camera_add(location=(4.0, -46.0, 26.0), rotation=(1.08, 0.0, 0.05))
+    bpy.ops.object.camera_add(location=(3.0, -40.0, 27.0), rotation=(0.97, 0.0, 0.0))
     camera = bpy.context.active_object
-    camera.data.lens = 32
+    camera.data.lens = 28
     scene.camera = camera
     return ground, lot
 
