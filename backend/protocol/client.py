@@ -7,7 +7,7 @@ are matched to requests by id, so several streams may be in flight at once.
 
 Reliability (zguide "Lazy Pirate", adapted to DEALER): when a request gets no reply within its
 timeout, when the connection drops, or when nothing listens at the address, the client closes its
-socket (LINGER 0), opens a fresh one, waits ``backoff * 2**attempt`` seconds and resends; after
+socket (LINGER 0), opens a fresh one, waits ``min(max_backoff, backoff * 2**attempt)`` seconds and resends; after
 ``retries`` resends it raises :class:`ServerUnavailable` or :class:`RequestTimeout`. A generate
 stream resumes where it stopped: it asks only for the meshes it has not received (seeds are per
 mesh, so the result is identical).
@@ -166,19 +166,21 @@ class Client:
         address: server address (default ``tcp://127.0.0.1:5577``).
         timeout: seconds to wait for each reply (for streams: between two messages) before retrying.
         retries: resends after a timeout, a refused connection or a dropped one, before giving up.
-        backoff: first wait between attempts in seconds (doubles each attempt).
+        backoff: first wait between attempts in seconds (doubles each attempt, up to ``max_backoff``).
         keys: CURVE keys (:func:`~.keys.load_client_keys`); required when the server uses CURVE.
         context: a ZeroMQ context to share (default: the process-wide one).
     """
 
     def __init__(self, address: str = DEFAULT_ADDRESS, *, timeout: float = 30.0, retries: int = 3,
-                 backoff: float = 0.1, keys: ClientKeys | None = None, context: zmq.Context | None = None):
+                 backoff: float = 0.1, max_backoff: float = 2.0, keys: ClientKeys | None = None,
+                 context: zmq.Context | None = None):
         if retries < 0 or timeout <= 0 or backoff < 0:
             raise ValueError("timeout must be > 0, retries and backoff >= 0")
         self.address = address
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self.max_backoff = max_backoff
         self.keys = keys
         self._context = context or zmq.Context.instance()
         self._inbox: dict[str, deque[Message]] = {}
@@ -323,7 +325,7 @@ class Client:
                               f"raise the timeout or check its log")
 
     def _backoff(self, attempt: int) -> None:
-        time.sleep(self.backoff * (2 ** attempt))
+        time.sleep(min(self.max_backoff, self.backoff * (2 ** attempt)))
 
     def request(self, op: str, fields: dict[str, Any] | None = None, timeout: float | None = None) -> Message:
         """Send a single-reply request (ping, info) with Lazy Pirate retries; return the reply message.
