@@ -13,16 +13,16 @@ from tests.fid.helpers import REPO, run_cli, write_noise_images
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    """A: 3 smooth RGBA renders-like images (object on transparent background); B: 3 noise images."""
+    """A: 2 render-like RGBA images (an object on a transparent background); B: 2 noise images."""
     root = tmp_path_factory.mktemp("images")
     a = root / "a"
     a.mkdir()
-    for i in range(3):
+    for i in range(2):
         image = np.zeros((120, 120, 4), np.uint8)
         image[30:90, 20 + 5 * i:100, :3] = (200, 40 + 60 * i, 30)
         image[30:90, 20 + 5 * i:100, 3] = 255
         Image.fromarray(image).save(a / f"car_{i}.png")
-    b = write_noise_images(root / "b", 3, seed=0)
+    b = write_noise_images(root / "b", 2, seed=0)
     return a, b
 
 
@@ -31,9 +31,9 @@ def test_images_cli_prints_fid_kid_and_writes_a_report(folders, tmp_path, capsys
     report = tmp_path / "report.json"
     assert main(["images", str(a), str(b), "--report", str(report), "--quiet"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert first.startswith("FID ") and "KID " in first and "3 images" in first
+    assert first.startswith("FID ") and "KID " in first and "2 images" in first
     data = json.loads(report.read_text())
-    assert data["num_a"] == 3 and data["num_b"] == 3
+    assert data["num_a"] == 2 and data["num_b"] == 2
     assert data["feature_extractor"] == "tf-fid-inception-2015-12-05"
     assert data["fid"] > 100  # flat shapes vs noise
     assert data["kid"] > 0.05
