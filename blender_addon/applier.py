@@ -10,7 +10,7 @@ import bpy
 from mathutils import Vector
 
 from . import jobs, object_properties, scene_builder
-from .runtime import STATE, JobState, Slot
+from .runtime import STATE, JobState
 
 TIMER_INTERVAL_BUSY = 0.05
 TIMER_INTERVAL_IDLE = 0.5

@@ -1,5 +1,4 @@
 """Per-user connection settings (Preferences › Add-ons › gan3d)."""
-from __future__ import annotations
 
 import bpy
 

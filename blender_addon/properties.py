@@ -1,5 +1,4 @@
 """Per-scene generation settings (``scene.gan3d``), shown in the sidebar panel."""
-from __future__ import annotations
 
 import bpy
 
