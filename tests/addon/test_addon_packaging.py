@@ -1,6 +1,7 @@
 """build_addon.py: per-platform extension zips checked by Blender's validator, and the legacy zip with vendored pyzmq."""
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -84,3 +85,34 @@ def test_blender_validator_rejects_a_bad_manifest(tmp_path):
         'blender_version_min = "4.2.0"\nlicense = ["SPDX:GPL-3.0-or-later"]\n')
     with pytest.raises(build_addon.BuildError, match="punctuation"):
         build_addon._run_blender_ext("validate", str(source))
+
+
+LEGACY_INSTALL = """
+import sys, bpy
+import addon_utils
+bpy.ops.wm.read_factory_settings(use_empty=True)
+bpy.ops.preferences.addon_install(filepath=sys.argv[1], overwrite=True)
+addon_utils.enable("gan3d", default_set=True)
+import gan3d, zmq
+print("BL_INFO", gan3d.bl_info["version"], gan3d.bl_info["blender"])
+print("PANEL", hasattr(bpy.types, "GAN3D_PT_generate"), "POLL", bpy.ops.gan3d.generate.poll())
+print("PREFS", bpy.context.preferences.addons["gan3d"].preferences.server_address)
+addon_utils.disable("gan3d", default_set=True)
+print("UNREGISTERED", not hasattr(bpy.types, "GAN3D_PT_generate"))
+"""
+
+
+def test_legacy_zip_installs_the_bl_info_way(built, tmp_path):
+    """Blender's legacy installer (Preferences › Add-ons › Install) takes the legacy zip; register/unregister work."""
+    zip_path = built[f"gan3d-{build_addon.addon_version()}-legacy.zip"]
+    script = tmp_path / "install.py"
+    script.write_text(LEGACY_INSTALL)
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "user")}
+    result = subprocess.run([sys.executable, str(script), str(zip_path)], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "BL_INFO (0, 1, 0) (3, 4, 0)" in out
+    assert "PANEL True POLL False" in out  # registered; Generate waits for a connection
+    assert "PREFS tcp://127.0.0.1:5577" in out
+    assert "UNREGISTERED True" in out
