@@ -166,3 +166,32 @@ def test_a_failing_item_is_reported_and_the_run_goes_on(tmp_path):
     assert (result.rendered, result.n_failed) == (2, 1)
     assert list(result.failed) == ["000001"] and "Error" in result.failed["000001"]
     assert [r.id for r in load_collection(out).records] == ["000000", "000002"]
+
+
+def test_ctrl_c_stops_the_run_and_leaves_a_usable_partial_index(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "interrupted"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.train", "data", "synth", "--n", "500", "--res", "32", "--samples", "1",
+         "--workers", "1", "--out", str(out)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    def finished() -> int:
+        return len(list((out / "meta").glob("*.json"))) if (out / "meta").exists() else 0
+
+    try:
+        deadline = time.monotonic() + 90
+        while finished() < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "re-run the same command to resume" in err
+    records = load_collection(out).records
+    assert 3 <= len(records) < 500
+    ids = [r.id for r in records]
+    assert ids == sorted(set(ids))

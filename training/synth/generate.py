@@ -4,7 +4,8 @@
     result = synthesize("datasets/toycars", n=5000, config=SynthConfig(resolution=256), workers=2)
 
 Deterministic by seed: item i depends only on (seed, i) and the config, never on the number of workers or
-on which items were already done. Resumable: finished items (their ``meta/<id>.json`` exists) are skipped.
+on which items were already done. Resumable: finished items (their ``meta/<id>.json`` exists) are skipped; the index of finished items is
+written at the end, also when the run is interrupted.
 """
 from __future__ import annotations
 
@@ -87,23 +88,32 @@ def synthesize(out: str | os.PathLike, n: int, config: SynthConfig = SynthConfig
         context = multiprocessing.get_context("spawn")
         from . import worker
 
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker.init_worker,
+                                   initargs=(config.to_json(), str(layout.root), threads))
         try:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker.init_worker,
-                                     initargs=(config.to_json(), str(layout.root), threads)) as pool:
-                futures = [pool.submit(worker.render_item, i) for i in todo]
-                for future in as_completed(futures):
-                    item, error = future.result()
-                    if error is None:
-                        result.rendered += 1
-                    else:
-                        result.n_failed += 1
-                        if len(result.failed) < 20:
-                            result.failed[item] = error
-                    if progress is not None:
-                        progress(1)
+            futures = [pool.submit(worker.render_item, i) for i in todo]
+            for future in as_completed(futures):
+                item, error = future.result()
+                if error is None:
+                    result.rendered += 1
+                else:
+                    result.n_failed += 1
+                    if len(result.failed) < 20:
+                        result.failed[item] = error
+                if progress is not None:
+                    progress(1)
         except BrokenProcessPool as exc:
+            pool.shutdown(wait=False, cancel_futures=True)
             raise SynthError(f"a Blender worker process died ({exc}); run the same command again to resume") from exc
-    result.index = write_index(layout, n, config)
+        except BaseException:  # KeyboardInterrupt: stop handing out items, keep what is finished
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            # Even an interrupted run leaves a usable index of the items finished so far.
+            result.index = write_index(layout, n, config)
+        pool.shutdown()
+    else:
+        result.index = write_index(layout, n, config)
     return result
 
 
