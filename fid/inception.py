@@ -44,9 +44,9 @@ class FeatureExtractor(nn.Module):
 
     def __init__(self, network: nn.Module, name: str, device: str | torch.device = "cpu") -> None:
         super().__init__()
-        self.network = network.eval().to(device)
+        self.device = resolve_torch_device(device)
+        self.network = network.eval().to(self.device)
         self.name = name
-        self.device = torch.device(device)
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -58,6 +58,19 @@ class FeatureExtractor(nn.Module):
                                    align_corners=False)
         features = self.network(images * 2.0 - 1.0)
         return features.reshape(images.shape[0], FEATURE_DIM).float()
+
+
+def resolve_torch_device(device: str | torch.device) -> torch.device:
+    """"auto" -> cuda:0 when CUDA is available, else cpu; anything else as torch.device (FIDError if unusable)."""
+    if str(device) == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise FIDError(f"unknown device {device!r}: use cpu, cuda:N or auto") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise FIDError(f"device {device!r} was requested but PyTorch sees no CUDA GPU; use --device cpu")
+    return resolved
 
 
 def locate_tf_fid_weights(package: str = TF_FID_PACKAGE) -> Path:

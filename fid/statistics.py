@@ -75,7 +75,7 @@ class FeatureStatistics:
             arrays["feature_extractor"] = np.asarray(self.feature_extractor)
         if self.kid_features is not None:
             arrays["kid_features"] = self.kid_features.astype(np.float32)
-        tmp = path.with_name(path.name + ".tmp.npz")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")  # concurrent writers never share a temp file
         np.savez(tmp, **arrays)
         os.replace(tmp, path)
         return path

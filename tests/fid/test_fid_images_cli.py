@@ -93,3 +93,10 @@ def test_cli_error_has_no_traceback_in_a_real_process(tmp_path):
     done = run_cli("fid.evaluate", "images", str(tmp_path / "nope"), str(REPO))
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_unusable_device_is_a_clear_error(folders, capsys):
+    err = _error_of(capsys, ["images", str(folders[0]), str(folders[1]), "--device", "cuda:0"])
+    assert "no CUDA GPU" in err and "--device cpu" in err
+    assert "unknown device 'banana'" in _error_of(capsys, ["images", str(folders[0]), str(folders[1]),
+                                                           "--device", "banana"])
