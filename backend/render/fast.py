@@ -13,7 +13,7 @@ import math
 
 import torch
 
-TILE_SIZE = 8  # pixels per side of the soft silhouette's face-list tiles
+MIN_TILE_SIZE = 8  # pixels per side of the soft silhouette's face-list tiles (at most 64 tiles per side)
 MAX_COORDINATE = 1.0e15  # as in warp_kernels: vertices beyond it (or non-finite) drop their faces
 
 
@@ -194,7 +194,7 @@ def shade_textured_fast(bary: torch.Tensor, face_index: torch.Tensor, face_uvs: 
 
 
 def build_tile_lists(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int, expansion: float,
-                     tile_size: int = TILE_SIZE) -> tuple[torch.Tensor, torch.Tensor, int]:
+                     tile_size: int = MIN_TILE_SIZE) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Per-tile lists of the faces whose expanded bounding box may reach the tile, in increasing face order.
 
     Faces with a non-finite vertex (or one beyond ±MAX_COORDINATE) are left out. Conservative by one pixel: the kernel does the exact test.
@@ -249,9 +249,12 @@ class _SoftSilhouette(torch.autograd.Function):
                 width: int, sigma_inv: float, max_faces: int, expansion: float) -> torch.Tensor:
         wp, kernels = _warp()
         screen32 = screen.detach().to(torch.float32).contiguous()
-        offsets, tile_faces, tiles_x = build_tile_lists(screen32, faces_i32.long(), height, width, expansion)
+        # Larger tiles for large images bound the number of (face, tile) pairs for meshes that fill the frame.
+        tile_size = max(MIN_TILE_SIZE, math.ceil(max(height, width) / 64))
+        offsets, tile_faces, tiles_x = build_tile_lists(screen32, faces_i32.long(), height, width, expansion,
+                                                        tile_size)
         probability = torch.empty(covered.shape, dtype=torch.float32, device=screen.device)
-        params = [width, height, TILE_SIZE, tiles_x, float(sigma_inv), int(max_faces), float(expansion)]
+        params = [width, height, tile_size, tiles_x, float(sigma_inv), int(max_faces), float(expansion)]
         if tile_faces.numel() == 0:  # wp.from_torch refuses empty arrays' strides on some versions
             tile_faces = torch.zeros(1, dtype=torch.int32, device=screen.device)
         wp.launch(kernels.soft_silhouette_kernel, dim=tuple(covered.shape), device=_device(screen),

@@ -101,3 +101,14 @@ def test_gradients_agree(random_meshes, sphere):
     for name, a, b in zip(["vertices", "texture", "q", "s", "t"], grads["fast"], grads["reference"]):
         assert b.abs().sum() > 0, name
         assert _relative(a, b) < 1e-3, name
+
+
+def test_soft_silhouettes_agree_with_large_tiles_on_wide_images():
+    # Above 512 pixels per side the face-list tiles grow (at most 64 per side): same result.
+    v, f = torus(n_major=16, n_minor=8)
+    vertices = torch.from_numpy(v).float()[None]
+    pose = random_poses(1, seed=4)
+    fast = render_silhouette(vertices, torch.from_numpy(f), pose, (24, 640), impl="fast")
+    ref = render_silhouette(vertices, torch.from_numpy(f), pose, (24, 640), impl="reference")
+    assert ((fast > 0.01) & (fast < 0.99)).any()
+    assert (fast - ref).abs().max().item() < 1e-4
