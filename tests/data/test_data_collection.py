@@ -51,6 +51,26 @@ def test_write_then_load_round_trip(tmp_path):
     assert len(load_collection(tmp_path, check="header")) == 3
 
 
+def test_in_memory_records_validate_and_save(tmp_path):
+    from training.data import validate_records
+    from training.data.report import SkipReport
+
+    pixels = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    mask = ellipse_mask(30, 40, 20, 15, 10, 8)
+    good = Record(id="mem/0", image_path=None, image_size=(0, 0), bbox=(0, 0, 0, 0), class_index=0,
+                  class_name="car", source="memory", image_array=pixels, mask_array=mask)
+    wrong = Record(id="mem/1", image_path=None, image_size=(0, 0), bbox=(0, 0, 0, 0), class_index=0,
+                   class_name="car", source="memory", image_array=pixels[..., 0], mask_array=mask)
+    report = SkipReport("memory")
+    kept = validate_records([good, wrong], report)
+    assert [r.id for r in kept] == ["mem/0"] and report.skipped == {"unreadable_image": 1}
+    assert kept[0].image_size == (30, 40) and kept[0].bbox == (10.0, 7.0, 30.0, 23.0)
+    write_collection(tmp_path, kept, class_names=["car"])
+    reloaded = load_collection(tmp_path).records[0]
+    np.testing.assert_array_equal(reloaded.load_image(), pixels)
+    np.testing.assert_array_equal(reloaded.load_mask(), mask)
+
+
 def test_every_bad_input_is_skipped_counted_and_named(tmp_path, caplog):
     records = _make_folder(tmp_path, n=2)
     write_collection(tmp_path, records, class_names=["car"])

@@ -180,13 +180,18 @@ def load_collection(path: str | os.PathLike, *, check: Check = "full",
 def _check_record(record: Record, check: Check) -> tuple[str, str] | np.ndarray | None:
     """Validate one record in place (fills image_size and bbox). Returns (reason, message) to skip it,
     else the decoded mask (full check) or None."""
-    try:
-        if check == "full":
-            size = read_rgb(record.image_path).shape[:2]
-        else:
-            size = image_size(record.image_path)
-    except DataFileError as exc:
-        return reasons.UNREADABLE_IMAGE, str(exc)
+    if record.image_array is not None:
+        array = np.asarray(record.image_array)
+        if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+            return reasons.UNREADABLE_IMAGE, f"image_array must be (H, W, 3) uint8, got {array.shape} {array.dtype}"
+        size = array.shape[:2]
+    elif record.image_path is None:
+        return reasons.UNREADABLE_IMAGE, "no image given"
+    else:
+        try:
+            size = read_rgb(record.image_path).shape[:2] if check == "full" else image_size(record.image_path)
+        except DataFileError as exc:
+            return reasons.UNREADABLE_IMAGE, str(exc)
     record.image_size = (int(size[0]), int(size[1]))
     if record.mask_array is None and record.mask_path is None:
         return reasons.MISSING_MASK, "no mask given"
@@ -248,10 +253,10 @@ def validate_records(records: Iterable[Record], report: SkipReport, *, check: Ch
     if instance_filter is not None and check == "full":
         by_image: dict[Path, list[np.ndarray]] = {}
         for record, mask in kept:
-            by_image.setdefault(record.image_path, []).append(mask)
+            by_image.setdefault(record.image_path or record.id, []).append(mask)
         filtered = []
         for record, mask in kept:
-            others = [m for m in by_image[record.image_path] if m is not mask]
+            others = [m for m in by_image[record.image_path or record.id] if m is not mask]
             reason = instance_filter.reject_reason(mask, others)
             if reason is not None:
                 report.skip(reason, record.id, f"{int(mask.sum())} px")
@@ -266,7 +271,8 @@ def write_collection(root: str | os.PathLike, records: Iterable[Record], class_n
                      part_names: list[str] | None = None, name: str | None = None, **meta) -> Path:
     """Write ``collection.json`` and ``index.jsonl`` for records whose files live under ``root``.
 
-    Records carrying an in-memory mask (``mask_array``) get it written to ``masks/<id>.png``; missing boxes and
+    Records carrying in-memory pixels get them written to ``images/<id>.png`` (``image_array``) and
+    ``masks/<id>.png`` (``mask_array``); missing boxes and
     image sizes are filled in from the mask and the image header, so the index is usable with check="none".
     Returns the index path.
     """
@@ -274,9 +280,14 @@ def write_collection(root: str | os.PathLike, records: Iterable[Record], class_n
     root.mkdir(parents=True, exist_ok=True)
     lines = []
     for record in records:
+        safe_id = record.id.replace("/", "_").replace("#", "_")
+        if record.image_array is not None and record.image_path is None:
+            (root / "images").mkdir(exist_ok=True)
+            record.image_path = root / "images" / f"{safe_id}.png"
+            write_png_atomic(record.image_path, np.asarray(record.image_array, np.uint8))
         if record.mask_array is not None and record.mask_path is None:
             (root / "masks").mkdir(exist_ok=True)
-            mask_path = root / "masks" / f"{record.id.replace('/', '_').replace('#', '_')}.png"
+            mask_path = root / "masks" / f"{safe_id}.png"
             write_png_atomic(mask_path, np.asarray(record.mask_array, bool).astype(np.uint8) * 255)
             record.mask_path = mask_path
         if record.bbox[2] <= record.bbox[0] or record.bbox[3] <= record.bbox[1]:

@@ -91,7 +91,8 @@ class Record:
     """One object instance in one image.
 
     id: unique within its collection.
-    image_path: the RGB image file (any format Pillow reads; grey images are expanded to RGB).
+    image_path: the RGB image file (any format Pillow reads; grey images are expanded to RGB), or None when
+        ``image_array`` holds the pixels.
     image_size: (H, W) of the image in pixels.
     bbox: (x1, y1, x2, y2) float, continuous pixel coordinates (x2, y2 exclusive).
     class_index: category index (§10.3: 0 motorcycle ... 3 car, 4 airplane, 5 bird ... 12 giraffe), or the
@@ -101,6 +102,7 @@ class Record:
     mask_path / mask_value: the mask file (PNG, same size as the image) and, for label maps holding several
         instances, the label of this instance (None = every non-zero pixel).
     mask_array: an in-memory (H, W) bool mask instead of a file (CMR .mat annotations carry masks inline).
+    image_array: optional in-memory (H, W, 3) uint8 image instead of a file.
     parts_path: optional part map (H, W) uint8 PNG, value k = part k of ``part_names`` of the collection (0 = background).
     pose: optional :class:`Pose` with respect to this image (see the module docstring for the normalisation).
     extra: free-form JSON-able metadata (for example the CUB species, the synthetic car's body type,
@@ -108,7 +110,7 @@ class Record:
     """
 
     id: str
-    image_path: Path
+    image_path: Path | None
     image_size: tuple[int, int]
     bbox: tuple[float, float, float, float]
     class_index: int
@@ -117,12 +119,17 @@ class Record:
     mask_path: Path | None = None
     mask_value: int | None = None
     mask_array: np.ndarray | None = field(default=None, repr=False)
+    image_array: np.ndarray | None = field(default=None, repr=False)
     parts_path: Path | None = None
     pose: Pose | None = None
     extra: dict = field(default_factory=dict)
 
     def load_image(self) -> np.ndarray:
         """(H, W, 3) uint8 RGB."""
+        if self.image_array is not None:
+            return np.asarray(self.image_array, np.uint8)
+        if self.image_path is None:
+            raise ValueError(f"record {self.id!r} has no image")
         from .io import read_rgb
 
         return read_rgb(self.image_path)
