@@ -13,7 +13,7 @@ import itertools
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Union
 
 from . import messages
@@ -64,12 +64,14 @@ class JobEnded:
 Event = Union[InfoReady, InfoFailed, MeshReady, JobEnded]
 
 
+_JOB_IDS = itertools.count(1)  # unique across workers: job ids key the main thread's job table
+
+
 @dataclass
 class _Command:
-    kind: str  # "info", "generate", "cancel", "configure", "stop"
+    kind: str  # "info", "generate", "cancel", "stop"
     job_id: int = 0
     requests: tuple[RequestSpec, ...] = ()
-    settings: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -82,6 +84,8 @@ class _ActiveJob:
 class BackendWorker:
     """Owns a protocol ``Client`` on its own thread; everything crosses threads through two queues.
 
+    Address and timeout are fixed for the worker's life; other settings mean a new worker.
+
     Args:
         client_factory: ``(address, timeout) -> Client`` (the protocol package's ``Client``, or a CURVE-enabled one).
         address: normalised ``tcp://host:port``.  timeout: seconds to wait for each reply.
@@ -93,7 +97,6 @@ class BackendWorker:
         self._timeout = timeout
         self._commands: "queue.Queue[_Command]" = queue.Queue()
         self._events: "queue.Queue[Event]" = queue.Queue()
-        self._ids = itertools.count(1)
         self._client = None
         self._active: dict[int, _ActiveJob] = {}
         self._thread = threading.Thread(target=self._run, name="gan3d-io", daemon=True)
@@ -105,10 +108,9 @@ class BackendWorker:
     def address(self) -> str:
         return self._address
 
-    def configure(self, address: str, timeout: float) -> None:
-        """Use another address / timeout from now on (running jobs keep their connection until they end)."""
-        self._address, self._timeout = address, timeout
-        self._commands.put(_Command("configure", settings={"address": address, "timeout": timeout}))
+    @property
+    def timeout(self) -> float:
+        return self._timeout
 
     def request_info(self) -> None:
         """Ask for ``info``; an :class:`InfoReady` or :class:`InfoFailed` event follows."""
@@ -116,7 +118,7 @@ class BackendWorker:
 
     def submit(self, requests: list[RequestSpec]) -> int:
         """Start a job; returns its id. :class:`MeshReady` events follow, then one :class:`JobEnded`."""
-        job_id = next(self._ids)
+        job_id = next(_JOB_IDS)
         self._commands.put(_Command("generate", job_id, tuple(requests)))
         return job_id
 
@@ -135,7 +137,7 @@ class BackendWorker:
         return out
 
     def stop(self, wait: float = 2.0) -> None:
-        """Cancel everything, close the socket and end the thread."""
+        """Cancel everything, close the socket and end the thread (waits up to ``wait`` seconds for it)."""
         self._commands.put(_Command("stop"))
         self._thread.join(wait)
 
@@ -170,14 +172,7 @@ class BackendWorker:
                 self._client.close()
 
     def _handle(self, command: _Command) -> None:
-        if command.kind == "configure":
-            self._cancel_all()
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-            self._address = command.settings["address"]
-            self._timeout = command.settings["timeout"]
-        elif command.kind == "info":
+        if command.kind == "info":
             try:
                 info = self._client_or_none().info()
             except Exception as exc:  # every failure becomes a message for the panel

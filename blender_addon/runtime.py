@@ -61,6 +61,7 @@ class Connection:
 class State:
     def __init__(self):
         self.worker: jobs.BackendWorker | None = None
+        self.worker_settings: tuple = ()                # (address, timeout, keys folder) of ``worker``
         self.connection = Connection()
         self.topologies: dict[str, object] = {}   # topology key -> scene_builder.Topology
         self.jobs: dict[int, JobState] = {}
@@ -81,17 +82,23 @@ def client_factory(keys_directory: str = ""):
 
 
 def worker(address: str, timeout: float, keys_directory: str = "") -> jobs.BackendWorker:
-    """The IO worker, started on first use and re-pointed when the address or timeout changes.
-
-    Raises ``addressing.AddressError`` for a malformed address.
+    """The IO worker for these settings, started on first use and replaced when they change (running batches
+    are then cancelled: their objects so far stay). Raises ``addressing.AddressError`` for a malformed address.
     """
     normalised = addressing.normalise_address(address)
+    settings = (normalised, float(timeout), keys_directory)
     current = STATE.worker
-    if current is None or not current.alive:
-        STATE.worker = jobs.BackendWorker(client_factory(keys_directory), normalised, timeout)
-    elif current.address != normalised or current._timeout != timeout:
-        current.configure(normalised, timeout)
+    if current is not None and current.alive and STATE.worker_settings == settings:
+        return current
+    if current is not None:
+        current.stop(wait=0.0)  # its thread cancels its requests on the server and exits by itself
+        for job in running_jobs():
+            job.status, job.finished = "cancelled", time.perf_counter()
+            job.message = f"{job.label} cancelled: the backend settings changed"
+            STATE.last_report = job.message
         forget_connection()
+    STATE.worker = jobs.BackendWorker(client_factory(keys_directory), normalised, float(timeout))
+    STATE.worker_settings = settings
     STATE.connection.address = normalised
     return STATE.worker
 
