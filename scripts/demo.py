@@ -192,8 +192,9 @@ def run(out: pathlib.Path, count: int, samples: int, seed: int) -> None:
     log_path = out / "backend.log"
     print(f"[2/5] starting `python -m backend.serve` on 127.0.0.1:{port} (log: {log_path})", flush=True)
     backend = start_backend(port, log_path)
+    user_folder = tempfile.TemporaryDirectory(prefix="demo_user_", dir=build_dir, ignore_cleanup_errors=True)
     try:
-        os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="demo_user_", dir=build_dir)
+        os.environ["BLENDER_USER_RESOURCES"] = user_folder.name
         import bpy  # after BLENDER_USER_RESOURCES: the extension installs into a scratch folder
 
         bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -219,6 +220,7 @@ def run(out: pathlib.Path, count: int, samples: int, seed: int) -> None:
         addon.runtime.shutdown()
     finally:
         stop_backend(backend)
+        user_folder.cleanup()
         print("backend stopped", flush=True)
 
 
