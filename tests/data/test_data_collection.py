@@ -195,3 +195,28 @@ def test_pose_to_crop_moves_projections_with_the_pixels(h, w, s, tx, ty, x0, y0,
     full = (pose.project(v)[:, :2] * max(h, w) + [w, h]) / 2  # continuous pixels of the full image
     crop = (pose_to_crop(pose, (h, w), box).project(v)[:, :2] + 1) / 2 * side  # pixels of the crop
     np.testing.assert_allclose(crop, full - [x0, y0], rtol=1e-9, atol=1e-6)
+
+
+def test_mirrored_samples_flip_pixels_and_pose_consistently(synth_run):
+    """Synthetic cars are left-right symmetric: the mirrored pose projects the same mesh onto the flipped mask."""
+    from training.data import mirror_sample
+
+    out, _ = synth_run
+    record = load_collection(out).records[3]
+    sample = crop_and_resize(record, resolution=64)
+    flipped = mirror_sample(sample)
+    np.testing.assert_array_equal(flipped.mask, sample.mask[:, ::-1])
+    np.testing.assert_array_equal(flipped.parts, sample.parts[:, ::-1])
+    car = read_car_obj(out / record.extra["mesh"])
+    px = (flipped.pose.project(car.vertices)[:, :2] + 1) / 2 * 64
+    ys, xs = np.nonzero(flipped.mask > 0.5)
+    tol = 1.5 * 64 / sample.box.side + 1
+    assert abs(px[:, 0].min() - xs.min()) < tol and abs(px[:, 0].max() - (xs.max() + 1)) < tol
+    assert abs(px[:, 1].min() - ys.min()) < tol and abs(px[:, 1].max() - (ys.max() + 1)) < tol
+    torch.manual_seed(0)
+    items = [CollectionDataset([record], resolution=32, mirror_probability=0.5)[0] for _ in range(12)]
+    assert {bool(i["mirrored"]) for i in items} == {True, False}
+    flipped_item = next(i for i in items if i["mirrored"])
+    plain_item = next(i for i in items if not i["mirrored"])
+    assert torch.equal(flipped_item["mask"], plain_item["mask"].flip(-1))
+    assert flipped_item["t"][0] == pytest.approx(-plain_item["t"][0].item())

@@ -18,7 +18,8 @@ from .filtering import NO_FILTER, InstanceFilter
 from .imagenet import load_imagenet
 from .io import DataFileError
 from .pascal3d import load_p3d
-from .preprocess import Sample, SquareBox, crop_and_resize, pose_to_crop, square_crop_box
+from .preprocess import (Sample, SquareBox, crop_and_resize, mirror_pose, mirror_sample, pose_to_crop,
+                         square_crop_box)
 from .record import Pose, Record, mask_bbox
 from .report import SkipReport
 
@@ -26,7 +27,8 @@ __all__ = [
     "CLASS_INDEX", "CLASS_NAMES", "IMAGENET_SYNSETS", "PART_VOCABULARY",
     "Collection", "CollectionDataset", "CollectionError", "DataFileError", "InstanceFilter", "NO_FILTER", "Pose",
     "Record", "Sample", "SkipReport", "SquareBox",
-    "crop_and_resize", "load_collection", "load_cub", "load_imagenet", "load_p3d", "mask_bbox", "pose_to_crop",
+    "crop_and_resize", "load_collection", "load_cub", "load_imagenet", "load_p3d", "mask_bbox", "mirror_pose",
+    "mirror_sample", "pose_to_crop",
     "save_collection", "square_crop_box", "validate_records", "write_collection",
 ]
 

@@ -95,3 +95,17 @@ def crop_and_resize(record: Record, resolution: int = 256, padding: float = 0.05
     pose = pose_to_crop(record.pose, record.image_size, box) if record.pose is not None else None
     return Sample(record, np.asarray(image_c), np.clip(np.asarray(mask_c), 0.0, 1.0).astype(np.float32),
                   parts_c, pose, box)
+
+
+def mirror_pose(pose: Pose) -> Pose:
+    """The pose of the horizontally flipped image of a left-right symmetric object (§6.2):
+    q = (w, x, y, z) -> (w, x, -y, -z), tx -> -tx (the rotation becomes F R F with F = diag(-1, 1, 1))."""
+    w, x, y, z = pose.q
+    return Pose((w, x, -y, -z), pose.s, (-pose.t[0], pose.t[1]), pose.z0, pose.frame)
+
+
+def mirror_sample(sample: Sample) -> Sample:
+    """Flip a square sample left-right (image, mask, parts) and mirror its pose; the box is unchanged."""
+    flip = lambda a: None if a is None else np.ascontiguousarray(a[:, ::-1])  # noqa: E731
+    pose = mirror_pose(sample.pose) if sample.pose is not None else None
+    return Sample(sample.record, flip(sample.image), flip(sample.mask), flip(sample.parts), pose, sample.box)
