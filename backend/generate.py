@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from tqdm import tqdm
 
@@ -29,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m backend.generate",
         description="Generate textured 3D meshes and export them as OBJ/MTL/PNG or GLB "
                     "(drop-in for the original run_generation.py --export_sample).")
-    model = parser.add_argument_group("model (the first one given wins: --checkpoint, --name, --random_init; "
-                                      "none: the embedded default model)")
+    model = parser.add_argument_group("model (precedence: --checkpoint, then --random_init, then --name; "
+                                      "none of them: the embedded default model)")
     model.add_argument("--name", help=f"experiment name: loads {CHECKPOINT_ROOT}/NAME/checkpoint_<which_epoch>.pth "
                                       "and writes to output/NAME/")
     model.add_argument("--which_epoch", default="latest",
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="scale each mesh so its front-back length is M metres (default: model units, ~[-1, 1])")
     output.add_argument("--origin", choices=ORIGINS, default="object",
                         help="'object' keeps the model's origin; 'bottom' puts it at the bottom centre")
+    output.add_argument("--preview_max", type=int, default=64, metavar="N",
+                        help="render the first N meshes into the preview grid OUT.png next to the output folder "
+                             "(default: 64; 0: no preview)")
     output.add_argument("--export_sample", action="store_true",
                         help="accepted for compatibility: exporting is what this command does")
     output.add_argument("--num_workers", type=int, default=4, help="accepted for compatibility (unused)")
@@ -98,6 +102,14 @@ def _load_latents(path: str):
     return latents
 
 
+def _keep_first(items: Iterable, limit: int, kept: list) -> Iterator:
+    """Pass ``items`` through, appending the first ``limit`` of them to ``kept``."""
+    for item in items:
+        if len(kept) < limit:
+            kept.append(item)
+        yield item
+
+
 def _warn(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -113,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--how_many must be a positive number of meshes (or -1 for --batch_size), got {how_many}")
     if args.batch_size < 1:
         raise ValueError(f"--batch_size must be at least 1, got {args.batch_size}")
+    if args.preview_max < 0:
+        raise ValueError(f"--preview_max must be 0 (no preview) or more, got {args.preview_max}")
     device = resolve_device(args.gpu_ids)                  # fail fast, before loading anything
     latents = _load_latents(args.latents) if args.latents else None
     model = select_model(checkpoint=args.checkpoint, name=None if args.checkpoint else args.name,
@@ -143,15 +157,15 @@ def run(args: argparse.Namespace) -> int:
     total = len(latents) if latents is not None and count is None else count
     metadata = {"model": model.source, "untrained": model.untrained, "config": model.config.to_dict(),
                 "class_names": list(model.class_names), "dataset": args.dataset, "seed": args.seed}
-    exported: list = []  # kept for the preview grid
+    previewed: list = []  # the first --preview_max meshes, kept for the preview grid
     with tqdm(total=total, unit="mesh", desc="generating", disable=None) as progress:
-        summary = export_samples((exported.append(m) or m for m in meshes), out_dir, generator.template,
+        summary = export_samples(_keep_first(meshes, args.preview_max, previewed), out_dir, generator.template,
                                  args.format, args.target_length, args.origin, metadata=metadata,
                                  on_mesh=lambda n: progress.update(1))
-    # §1.5 preview grid output/NAME.png next to the mesh folder (ENG-RENDER: backend.render.preview).
-    preview = save_generated_preview(out_dir.parent / f"{out_dir.name}.png", exported, generator.template,
-                                     seed=args.seed)
-    print(f"wrote preview grid {preview}")
+    if previewed:  # §1.5 preview grid output/NAME.png next to the mesh folder (ENG-RENDER: backend.render.preview)
+        preview = save_generated_preview(out_dir.parent / f"{out_dir.name}.png", previewed, generator.template,
+                                         seed=args.seed)
+        print(f"wrote preview grid {preview}")
     print(f"wrote {summary.count} meshes ({args.format}) to {out_dir} on {generator.device}"
           f"{' [UNTRAINED model]' if model.untrained else ''}; details in {summary.manifest}")
     return 0

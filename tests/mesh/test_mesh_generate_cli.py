@@ -59,6 +59,7 @@ def test_cli_same_seed_gives_byte_identical_files(two_runs):
     for path in a.iterdir():
         assert path.read_bytes() == (b / path.name).read_bytes(), path.name
     assert (work / "output" / "random_small.png").read_bytes() == (work / "again.png").read_bytes()  # preview
+    assert Image.open(work / "again.png").size == (2 * 256, 256)                 # 2 tiles of 256 in one row
 
 
 def test_cli_missing_checkpoint_is_one_line_error(tmp_path):
@@ -74,8 +75,9 @@ def test_latents_file_and_glb_reproduce_the_run(two_runs, tmp_path):
     work, first, _ = two_runs
     source = work / "output" / "random_small"
     assert main(["--random_init", "small", "--latents", str(source / "latents.npy"), "--how_many", "2",
-                 "--format", "glb", "--gpu_ids", "-1", "--out", str(tmp_path)]) == 0
+                 "--format", "glb", "--gpu_ids", "-1", "--out", str(tmp_path), "--preview_max", "0"]) == 0
     assert sorted(p.name for p in tmp_path.glob("*.glb")) == ["mesh_0.glb", "mesh_1.glb"]
+    assert not tmp_path.with_suffix(".png").exists()                                  # --preview_max 0
     for j in range(2):
         (glb,) = trimesh.load(tmp_path / f"mesh_{j}.glb", process=False).geometry.values()
         png = np.asarray(Image.open(source / f"mesh_{j}.png"))
@@ -96,7 +98,8 @@ def test_drop_in_name_layout_with_official_conditional_checkpoint(tmp_path):
     out = tmp_path / "out"
     assert main(["--name", "pretrained_all_singletpl", "--checkpoints_dir", str(tmp_path / "checkpoints_gan"),
                  "--dataset", "all", "--conditional_class", "--filter_class", "motorcycle", "--gpu_ids", "-1",
-                 "--batch_size", "2", "--export_sample", "--how_many", "2", "--out", str(out)]) == 0
+                 "--batch_size", "2", "--export_sample", "--how_many", "2", "--out", str(out),
+                 "--preview_max", "0"]) == 0
     manifest = json.loads((out / "samples.json").read_text())
     assert manifest["untrained"] is False
     assert [(m["class_index"], m["class_name"]) for m in manifest["meshes"]] == [(0, "motorcycle")] * 2
