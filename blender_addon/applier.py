@@ -153,19 +153,21 @@ def object_name(provenance) -> str:
 
 
 def ground_height(scene, location: Vector, max_skips: int = 16) -> float:
-    """z of the first surface below (or up to 1 km above) ``location`` that is not a generated object; else its z."""
+    """z of the first surface below ``location`` that is not a generated object; if there is none below, the
+    first one found from 1 km above (ground higher than the cursor); else ``location.z``."""
     depsgraph = bpy.context.evaluated_depsgraph_get()
     generated = bpy.data.collections.get(scene_builder.COLLECTION_NAME)
     skip = set(generated.all_objects) if generated is not None else set()
-    origin = Vector((location.x, location.y, location.z + 1000.0))
     down = Vector((0.0, 0.0, -1.0))
-    for _ in range(max_skips):
-        hit, where, _normal, _index, obj, _matrix = scene.ray_cast(depsgraph, origin, down)
-        if not hit:
-            break
-        if obj is not None and getattr(obj, "original", obj) not in skip:
-            return where.z
-        origin = where + down * 1e-3
+    for start_height in (1e-3, 1000.0):
+        origin = Vector((location.x, location.y, location.z + start_height))
+        for _ in range(max_skips):
+            hit, where, _normal, _index, obj, _matrix = scene.ray_cast(depsgraph, origin, down)
+            if not hit:
+                break
+            if obj is not None and getattr(obj, "original", obj) not in skip:
+                return where.z
+            origin = where + down * 1e-3
     return location.z
 
 
