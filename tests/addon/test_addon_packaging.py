@@ -116,3 +116,17 @@ def test_legacy_zip_installs_the_bl_info_way(built, tmp_path):
     assert "PANEL True POLL False" in out  # registered; Generate waits for a connection
     assert "PREFS tcp://127.0.0.1:5577" in out
     assert "UNREGISTERED True" in out
+
+
+def test_protocol_version_mismatch_is_explained(built):
+    """The add-on compares the server's ``info`` protocol version with its vendored copy's (built above)."""
+    from blender_addon import messages
+    from blender_addon.protocol import PROTOCOL_VERSION
+
+    class Info:
+        protocol_version = PROTOCOL_VERSION + 1
+
+    message = messages.check_protocol_version(Info())
+    assert "another protocol version" in message and f"version {PROTOCOL_VERSION + 1}" in message
+    Info.protocol_version = PROTOCOL_VERSION
+    assert messages.check_protocol_version(Info()) == ""
