@@ -53,9 +53,9 @@ def build_generator(config: GeneratorConfig, seed: int) -> Generator:
 
 
 def inference_module(generator: Generator) -> nn.Module:
-    """The eval-mode, folded module that ``LoadedModel.generator`` holds."""
+    """The eval-mode, folded, channels-last fp32 module that ``LoadedModel.generator`` holds."""
     from .folding import fold_generator
-    return fold_generator(generator.eval())
+    return fold_generator(generator.eval(), channels_last=True)
 
 
 def random_init_model(preset_or_config: "str | GeneratorConfig", seed: int = 0) -> LoadedModel:

@@ -74,3 +74,31 @@ def test_subpixel_kernels_equal_conv_after_nearest_upsampling():
         for k, (py, px) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
             phase = phases[:, 7 * k:7 * (k + 1), py:py + 4, px:px + 6]
             assert torch.allclose(phase, expected[:, :, py::2, px::2], atol=1e-5)
+
+
+def test_cpu_batches_run_in_chunks_so_each_sample_is_batch_independent(tiny_conditional_generator):
+    folded = fold_generator(tiny_conditional_generator, channels_last=True)  # cpu_batch_chunk=1
+    whole_batch = fold_generator(tiny_conditional_generator, channels_last=True, cpu_batch_chunk=8)
+    z, classes = torch.randn(3, 64), torch.tensor([4, 0, 2])
+    with torch.no_grad():
+        texture, displacement = folded(z, classes)
+        single = folded(z[1:2], classes[1:2])
+        batched = whole_batch(z, classes)
+    assert texture.shape == (3, 3, 128, 128) and displacement.shape == (3, 3, 32, 32)
+    assert torch.equal(texture[1:2], single[0]) and torch.equal(displacement[1:2], single[1])
+    assert torch.allclose(texture, batched[0], atol=1e-5) and torch.allclose(displacement, batched[1], atol=1e-5)
+
+
+def test_non_symmetric_generator_folds_too():
+    from backend.models import GeneratorConfig
+
+    from .conftest import trained_like
+
+    generator = trained_like(GeneratorConfig(texture_resolution=128, width=0.0625, symmetric=False), seed=4)
+    z = torch.randn(2, 64)
+    with torch.no_grad():
+        reference = generator(z)
+        result = fold_generator(generator, channels_last=True)(z)
+    assert reference[0].shape == (2, 3, 128, 128)
+    for ref, out in zip(reference, result):
+        assert torch.allclose(out, ref, atol=5e-5, rtol=1e-4)
