@@ -169,6 +169,9 @@ def build_car_object(car: CarMesh, rng: np.random.Generator) -> bpy.types.Object
     mesh.polygons.foreach_set("loop_total", np.full(n_f, 3, np.int32))
     mesh.update(calc_edges=True)
     mesh.validate()
+    # Smooth shading with creases kept sharp: shading normals only, the geometry (and the masks) are unchanged.
+    mesh.shade_smooth()
+    mesh.set_sharp_from_angle(angle=math.radians(35.0))
     mats = _paint_materials(rng)
     for name in MATERIALS:
         mesh.materials.append(mats[name])
