@@ -149,7 +149,13 @@ def build_result(job: JobState, slot_index: int, mesh) -> None:
 
 
 def object_name(provenance) -> str:
-    return f"{provenance.class_name or 'car'}_{provenance.seed}"
+    """``<class>_<seed>``; an unconditional model's objects are named after its category ("car" if unknown)."""
+    what = provenance.class_name
+    if not what:
+        info = STATE.connection.info
+        model = next((m for m in info.models if m.name == provenance.model), None) if info is not None else None
+        what = getattr(model, "category", None) or "car"
+    return f"{what}_{provenance.seed}"
 
 
 def ground_height(scene, location: Vector, max_skips: int = 16) -> float:
