@@ -231,11 +231,11 @@ class GAN3D_OT_regenerate(bpy.types.Operator):
                                                  p.target_length, p.texture_size, p.untrained), replace=obj.name))
         else:
             class_name, class_value = properties.class_choice(settings)
+            models = {m.name: m for m in STATE.connection.info.models}
             for obj in objects:
                 p = object_properties.read(obj)
-                model = STATE.connection.info.model(p.model) if p.model in {
-                    m.name for m in STATE.connection.info.models} else None
-                class_index = model.classes.index(class_name) if (model and class_name in model.classes) else -1
+                model = models.get(p.model)  # None: the server no longer has it and will say so
+                class_index = model.classes.index(class_name) if model and class_name in model.classes else -1
                 requests.append(RequestSpec(1, p.seed, p.model, class_value, p.truncation, p.texture_size or None))
                 slots.append(Slot(Provenance(p.model, class_name, class_index, p.seed, p.truncation,
                                              p.target_length, p.texture_size, p.untrained), replace=obj.name))
