@@ -182,16 +182,17 @@ def test_ctrl_c_stops_the_run_and_leaves_a_usable_partial_index(tmp_path):
         return len(list((out / "meta").glob("*.json"))) if (out / "meta").exists() else 0
 
     try:
-        deadline = time.monotonic() + 90
-        while finished() < 3 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 240  # generous: the machine may be shared and loaded
+        while finished() < 2 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
+        assert finished() >= 2, "no item finished in time"
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130 and "re-run the same command to resume" in err
+    assert proc.returncode == 130 and "re-run the same command to resume" in err, err[-2000:]
     records = load_collection(out).records
-    assert 3 <= len(records) < 500
+    assert 2 <= len(records) < 500
     ids = [r.id for r in records]
     assert ids == sorted(set(ids))
