@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
 import traceback
 from pathlib import Path
 
@@ -26,7 +28,18 @@ CAR_CLASS_INDEX = 3  # "car" in §10.3
 _STATE: dict = {}
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this worker when the orchestrator dies (even by SIGKILL), so no Blender process is
+    left rendering for nobody."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def init_worker(config_json: dict, out_dir: str, threads: int) -> None:
+    _die_with_parent()
     from . import blender_scene
 
     config = SynthConfig.from_json(config_json)
