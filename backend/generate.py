@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import torch
 from tqdm import tqdm
 
 from .device import DeviceError, resolve_device
@@ -110,6 +111,12 @@ def _keep_first(items: Iterable, limit: int, kept: list) -> Iterator:
         yield item
 
 
+def _is_gpu_id_list(spec: str) -> bool:
+    """True for the original project's ``--gpu_ids`` form ("0", "0,1,2,3")."""
+    parts = [part.strip() for part in str(spec).split(",") if part.strip()]
+    return bool(parts) and all(part.isdigit() for part in parts)
+
+
 def _warn(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -127,7 +134,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch_size must be at least 1, got {args.batch_size}")
     if args.preview_max < 0:
         raise ValueError(f"--preview_max must be 0 (no preview) or more, got {args.preview_max}")
-    device = resolve_device(args.gpu_ids)                  # fail fast, before loading anything
+    try:
+        device = resolve_device(args.gpu_ids)              # fail fast, before loading anything
+    except DeviceError as error:
+        # The original README's commands say `--gpu_ids 0`; on a machine without CUDA they still run, on the CPU.
+        if not _is_gpu_id_list(args.gpu_ids) or torch.cuda.is_available():
+            raise
+        _warn(f"WARNING: {error}; running on the CPU instead")
+        device = torch.device("cpu")
     latents = _load_latents(args.latents) if args.latents else None
     model = select_model(checkpoint=args.checkpoint, name=None if args.checkpoint else args.name,
                          which_epoch=args.which_epoch, random_init=None if args.checkpoint else args.random_init,
