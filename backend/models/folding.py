@@ -139,7 +139,8 @@ class FoldedGenerator(nn.Module):
 
     forward(z (B, latent_dim) float32, class_index (B,) int64 | None)
       -> texture (B, 3, T, T) in [-1, 1], displacement (B, 3, M, M).
-    Built by :func:`fold_generator`; holds no batch-norm state and no spectral-norm vectors.
+    Built by :func:`fold_generator`; holds no batch-norm state and no spectral-norm vectors. Inference
+    only (in-place ops, no autograd): optimise latents through the training-form ``Generator`` instead.
     """
 
     def __init__(self, generator: Generator, channels_last: bool = False,
@@ -185,6 +186,8 @@ class FoldedGenerator(nn.Module):
         return getattr(self, name)(x, ab[:, s1:m1], ab[:, m1:e1], ab[:, s2:m2], ab[:, m2:e2])
 
     def forward(self, z: Tensor, class_index: "Tensor | None" = None) -> tuple[Tensor, Tensor]:
+        if class_index is not None and class_index.shape != z.shape[:1]:
+            raise ValueError(f"class_index must have shape ({z.shape[0]},), got {tuple(class_index.shape)}")
         if z.device.type == "cpu" and z.dim() == 2 and z.shape[0] > self.cpu_batch_chunk:
             # On CPUs the high-resolution activations of a large batch fall out of cache (0.5 GB per map
             # at batch 8): chunks are faster per sample, use less memory, and make a sample's output

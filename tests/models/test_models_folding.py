@@ -87,6 +87,8 @@ def test_cpu_batches_run_in_chunks_so_each_sample_is_batch_independent(tiny_cond
     assert texture.shape == (3, 3, 128, 128) and displacement.shape == (3, 3, 32, 32)
     assert torch.equal(texture[1:2], single[0]) and torch.equal(displacement[1:2], single[1])
     assert torch.allclose(texture, batched[0], atol=1e-5) and torch.allclose(displacement, batched[1], atol=1e-5)
+    with pytest.raises(ValueError, match=r"class_index must have shape \(3,\)"):
+        folded(z, classes[:2])
 
 
 def test_non_symmetric_generator_folds_too():
