@@ -168,7 +168,8 @@ def test_a_failing_item_is_reported_and_the_run_goes_on(tmp_path):
     assert [r.id for r in load_collection(out).records] == ["000000", "000002"]
 
 
-def test_ctrl_c_stops_the_run_and_leaves_a_usable_partial_index(tmp_path):
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_kill_stops_the_run_and_leaves_a_usable_partial_index(tmp_path, signame):
     import signal
     import time
 
@@ -186,7 +187,7 @@ def test_ctrl_c_stops_the_run_and_leaves_a_usable_partial_index(tmp_path):
         while finished() < 2 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
         assert finished() >= 2, "no item finished in time"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, signame))
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
