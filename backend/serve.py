@@ -34,6 +34,8 @@ def _serve_parser() -> argparse.ArgumentParser:
                         help="allow a non-loopback bind without CURVE (trusted networks only)")
     parser.add_argument("--client_hwm", type=int, default=64, metavar="N",
                         help="replies queued per client before its requests pause (default %(default)s)")
+    parser.add_argument("--client_sndbuf", type=int, default=0, metavar="BYTES",
+                        help="kernel send buffer per client connection (default 0 = OS default)")
     parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -65,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = ServerConfig(bind=args.bind, checkpoints=args.checkpoint, random_init=args.random_init,
                               device=args.device, workers=args.workers, max_batch=args.max_batch,
-                              keys_dir=args.keys, insecure=args.insecure, client_hwm=args.client_hwm)
+                              keys_dir=args.keys, insecure=args.insecure, client_hwm=args.client_hwm,
+                              client_sndbuf=args.client_sndbuf)
         run_server(config, on_ready=announce)
     except (ServerStartError, InsecureBindError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

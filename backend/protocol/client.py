@@ -117,6 +117,7 @@ class MeshResult:
         latent: (latent_dim,) float32, the latent vector the mesh was generated from.
         class_name: the class's name for conditional models (None otherwise).
         worker: index of the server worker that generated it.
+        compute_ms: the worker's time for the generator batch that produced this mesh (diagnostics).
     """
 
     request_id: str
@@ -131,6 +132,7 @@ class MeshResult:
     topology_key: str
     class_name: str | None = None
     worker: int = 0
+    compute_ms: float = 0.0
 
 
 @dataclass
@@ -488,7 +490,7 @@ class GenerateStream:
                 truncation=float(message.get("truncation")), vertices=message.arrays["vertices"],
                 texture=message.arrays["texture"], latent=message.arrays.get("latent"),
                 topology_key=message.get("topology"), class_name=message.get("class_name"),
-                worker=int(message.get("worker", 0)))]
+                worker=int(message.get("worker", 0)), compute_ms=float(message.get("compute_ms") or 0.0))]
         if op == Reply.PROGRESS:
             return [Progress(self.request.request_id, self._attempt_base + int(message.get("done")), self.total)]
         if op in (Reply.DONE, Reply.CANCELLED):

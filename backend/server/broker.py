@@ -138,6 +138,8 @@ class Broker:
         front.setsockopt(zmq.ROUTER_MANDATORY, 1)
         front.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
         front.setsockopt(zmq.SNDHWM, self.config.client_hwm)
+        if self.config.client_sndbuf > 0:
+            front.setsockopt(zmq.SNDBUF, self.config.client_sndbuf)
         front.setsockopt(zmq.RCVHWM, 1000)
         front.setsockopt(zmq.LINGER, 0)
         front.setsockopt(zmq.HEARTBEAT_IVL, 2000)
@@ -389,7 +391,7 @@ class Broker:
             "index": message.get("index"), "seed": message.get("seed"), "model": job.model,
             "class": class_index, "class_name": self._class_names[job.model][class_index] if class_index is not None
             else None, "truncation": job.truncation, "topology": self._topology_key,
-            "worker": worker.index}, message.arrays)
+            "worker": worker.index, "compute_ms": message.get("compute_ms")}, message.arrays)
         while job.delivered in job.pending:
             if not self._send_client(job.client, job.pending.pop(job.delivered)):
                 return

@@ -13,7 +13,8 @@ class ServerConfig:
     ``cuda:N``. workers: worker processes. max_batch: meshes per generator call. keys_dir: CURVE keys
     (required off loopback unless insecure). client_hwm: replies ZeroMQ queues per client before the
     client counts as "not reading" and its requests pause (a 512² mesh is ~780 KB, so the default 64
-    bounds that queue to ~50 MB per client). startup_timeout: seconds to wait for the workers to load.
+    bounds that queue to ~50 MB per client). client_sndbuf: kernel send buffer per client connection in
+    bytes (0 = the OS default, which autotunes up to a few MB). startup_timeout: seconds to wait for the workers to load.
     """
 
     bind: str = DEFAULT_ADDRESS
@@ -25,6 +26,7 @@ class ServerConfig:
     keys_dir: str | None = None
     insecure: bool = False
     client_hwm: int = 64
+    client_sndbuf: int = 0
     startup_timeout: float = 600.0
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import signal
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,6 +115,7 @@ class Worker:
         chunk, pos = len(items), 0
         while pos < len(items):
             n = min(chunk, len(items) - pos)
+            started = time.perf_counter()
             try:
                 out = self._forward(generator, z[pos:pos + n], classes[pos:pos + n] if classes else None)
             except Exception as exc:  # noqa: BLE001 - every failure becomes an error reply, the worker lives on
@@ -133,11 +135,13 @@ class Worker:
                 continue
             vertices = out.vertices.cpu().numpy()
             textures = texture_to_uint8(out.textures)
+            compute_ms = round((time.perf_counter() - started) * 1e3, 3)
             for i in range(n):
                 k, index, seed = items[pos + i]
                 seg = segments[k]
                 self._send(internal.MESH, batch_id, {
-                    "segment": k, "index": index, "seed": seed, "class": classes[pos + i] if classes else None},
+                    "segment": k, "index": index, "seed": seed, "class": classes[pos + i] if classes else None,
+                    "compute_ms": compute_ms},
                     {"vertices": np.ascontiguousarray(vertices[i], dtype=np.float32),
                      "texture": downsample_texture(textures[i], seg["texture_size"]),
                      "latent": z[pos + i].numpy()})

@@ -74,7 +74,8 @@ def start_server(tmp_dir: pathlib.Path, *args: str, env: dict | None = None, tim
 def small_server(tmp_path_factory):
     """One untrained "small" server for a whole test module (max batch 4 so requests get split)."""
     server = start_server(tmp_path_factory.mktemp("server"), "--random_init", "small", "--bind",
-                          "tcp://127.0.0.1:0", "--max_batch", "4", "--device", "cpu", "--client_hwm", "8")
+                          "tcp://127.0.0.1:0", "--max_batch", "4", "--device", "cpu", "--client_hwm", "8",
+                          "--client_sndbuf", "65536")
     yield server
     workers = server.worker_pids()
     assert server.stop(signal.SIGTERM) == 0, server.log

@@ -208,7 +208,7 @@ def test_client_vanishing_mid_stream_drops_its_job(small_server):
 def test_slow_client_is_paused_while_others_are_served(small_server):
     slow = raw_socket(small_server.address, RCVHWM=1, RCVBUF=4096)
     try:
-        count = 100
+        count = 60   # 128² textures: ~60 KB per mesh, far above HWM 8 + 64 KiB of kernel buffer
         slow.send_multipart(encode_message(Op.GENERATE, "slow", {"count": count}))   # 128² textures, ~60 KB each
         deadline = time.monotonic() + 120
         while "is not reading" not in small_server.log:             # the server noticed and paused it
