@@ -7,11 +7,13 @@ Public API::
     LoadedModel, random_init_model, default_model   # ready-to-run models
     load_model, save_model, CheckpointError         # official .pth and project .safetensors
     truncated_normal                                # latents (§4.1)
+    update_ema, ema_decay                           # the EMA generator used for inference (§4.1)
     mirror_half_width, average_poles                # map symmetry helpers (§2.4, §2.6)
 """
 from .checkpoints import load_model, save_model
 from .class_names import ALL_CLASSES, class_names_for
 from .config import PRESETS, GeneratorConfig, resolve_config
+from .ema import ema_decay, update_ema
 from .errors import CheckpointError
 from .folding import FoldedGenerator, fold_generator
 from .generator import Generator
@@ -21,6 +23,7 @@ from .symmetry import average_poles, mirror_half_width
 
 __all__ = [
     "ALL_CLASSES", "CheckpointError", "FoldedGenerator", "Generator", "GeneratorConfig", "LoadedModel",
-    "PRESETS", "average_poles", "class_names_for", "default_model", "fold_generator", "load_model", "mirror_half_width",
-    "random_init_model", "resolve_config", "save_model", "truncated_normal",
+    "PRESETS", "average_poles", "class_names_for", "default_model", "ema_decay", "fold_generator",
+    "load_model", "mirror_half_width", "random_init_model", "resolve_config", "save_model",
+    "truncated_normal", "update_ema",
 ]
