@@ -20,7 +20,7 @@ from training.data.io import write_png_atomic
 from training.data.record import mask_bbox
 
 from .car import PART_NAMES, build_car
-from .config import SynthConfig, plan_item
+from .config import ItemPlan, SynthConfig, plan_item
 from .layout import SynthLayout
 from .mesh_io import write_car_obj
 
@@ -62,7 +62,7 @@ def render_item(index: int) -> tuple[str, str | None]:
         return plan.id, f"{exc.__class__.__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"
 
 
-def _render(plan) -> None:
+def _render(plan: ItemPlan) -> None:
     from . import blender_scene as scene
 
     config: SynthConfig = _STATE["config"]
