@@ -220,3 +220,16 @@ def test_mirrored_samples_flip_pixels_and_pose_consistently(synth_run):
     plain_item = next(i for i in items if not i["mirrored"])
     assert torch.equal(flipped_item["mask"], plain_item["mask"].flip(-1))
     assert flipped_item["t"][0] == pytest.approx(-plain_item["t"][0].item())
+
+
+def test_importing_the_data_packages_loads_neither_torch_nor_bpy():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, training.data, training.synth, backend.train; "
+            "print(sorted(m for m in ('torch', 'bpy', 'warp') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
