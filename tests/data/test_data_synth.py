@@ -127,10 +127,15 @@ def test_resume_skips_finished_items_and_rerenders_identically(synth_run, tmp_pa
     shutil.copytree(out, copy)
     (copy / "meta" / "000002.json").unlink()
     (copy / "masks" / "000002.png").unlink()
+    (copy / "images" / "000002.png").unlink()
     result = synthesize(copy, 4, SMALL_RUN, workers=1)
     assert (result.rendered, result.reused) == (1, 3)
     np.testing.assert_array_equal(np.asarray(Image.open(copy / "masks" / "000002.png")),
                                   np.asarray(Image.open(out / "masks" / "000002.png")))
+    # Same pixels too, although rendered by one worker with 2 threads instead of two workers with 1 thread each.
+    rgb_again = np.asarray(Image.open(copy / "images" / "000002.png"), np.int16)
+    rgb_first = np.asarray(Image.open(out / "images" / "000002.png"), np.int16)
+    assert np.abs(rgb_again - rgb_first).max() <= 1
     assert json.loads((copy / "meta" / "000002.json").read_text())["pose"] == \
         json.loads((out / "meta" / "000002.json").read_text())["pose"]
     assert len(load_collection(copy, check="header")) == 4
