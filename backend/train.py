@@ -5,6 +5,7 @@ Data commands (training/data, training/synth):
     python -m backend.train data synth --n 5000 --res 256 --out datasets/toycars [--workers 2] [--seed 0]
     python -m backend.train data check datasets/toycars [--limit 64] [--min-iou 0.95]
     python -m backend.train data info datasets/toycars
+    python -m backend.train data sheet datasets/toycars --out toycars.png
     python -m backend.train data import cub --root CUB_200_2011 --cmr-root cub_cache --out datasets/cub_train
 
 Later stages add their own groups. This module only parses arguments, calls the libraries and prints;
@@ -63,6 +64,13 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--classes", default=None, help="imagenet: comma-separated categories (default: all 12)")
     imp.add_argument("--no-filter", action="store_true", help="p3d / imagenet: disable the §1.1 instance filter")
     imp.set_defaults(run=_run_import)
+
+    sheet = data_sub.add_parser("sheet", help="write a contact sheet PNG (crop, mask, parts) of a collection")
+    sheet.add_argument("path")
+    sheet.add_argument("--out", required=True, help="PNG to write")
+    sheet.add_argument("--limit", type=int, default=32, help="records to draw (default 32)")
+    sheet.add_argument("--tile", type=int, default=128, help="tile size in pixels (default 128)")
+    sheet.set_defaults(run=_run_sheet)
 
     info = data_sub.add_parser("info", help="load a collection folder and summarise it (validates every file)")
     info.add_argument("path")
@@ -141,6 +149,16 @@ def _run_import(args: argparse.Namespace) -> int:
     index = save_collection(collection, args.out)
     print(collection.report.summary())
     print(f"wrote {len(collection.records)} records to {index}")
+    return 0
+
+
+def _run_sheet(args: argparse.Namespace) -> int:
+    from training.data import load_collection
+    from training.data.contact_sheet import contact_sheet
+
+    collection = load_collection(args.path, check="header")
+    path = contact_sheet(collection.records[:args.limit], args.out, tile=args.tile)
+    print(f"wrote {path} ({min(args.limit, len(collection.records))} records)")
     return 0
 
 

@@ -233,3 +233,19 @@ def test_importing_the_data_packages_loads_neither_torch_nor_bpy():
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_contact_sheet_draws_crops_masks_and_parts(synth_run, tmp_path):
+    from training.data.contact_sheet import PART_COLOURS, contact_sheet
+
+    out, _ = synth_run
+    records = load_collection(out, check="header").records[:5]
+    path = contact_sheet(records, tmp_path / "sheet.png", tile=32, per_row=4)
+    sheet = np.asarray(Image.open(path))
+    assert sheet.shape == (2 * 3 * 32, 4 * 32, 3)
+    crop, tinted, parts = sheet[:32, :32], sheet[32:64, :32], sheet[64:96, :32]
+    assert (tinted[..., 0].astype(int) - crop[..., 0]).max() > 50  # the mask is tinted red
+    colours = {tuple(c) for c in parts.reshape(-1, 3)}
+    assert colours <= {tuple(c) for c in PART_COLOURS} and len(colours) >= 3
+    with pytest.raises(ValueError, match="no records"):
+        contact_sheet([], tmp_path / "empty.png")
