@@ -29,8 +29,8 @@ REFERENCE_IMAGES = 1000
 def _testbed(n: int) -> Path:
     from training.synth import SynthConfig, synthesize
 
-    out = TESTBED_ROOT / f"testbed_{n}"
-    synthesize(out, n, SynthConfig(seed=5, resolution=128, samples=8), workers=2)  # reuses finished items
+    out = TESTBED_ROOT / "testbed"  # one folder for every n: finished items are reused, the index lists 0..n-1
+    synthesize(out, n, SynthConfig(seed=5, resolution=128, samples=8), workers=2)
     return out
 
 
