@@ -131,9 +131,8 @@ class _ShadeTextured(torch.autograd.Function):
                 background_image: torch.Tensor | None) -> torch.Tensor:
         wp, kernels = _warp()
         batch, height, width = face_index.shape
-        # texels channels-last so each bilinear tap is one 12-byte read
         tensors = [bary.detach().to(torch.float32).contiguous(), uvs.detach().to(torch.float32).contiguous(),
-                   texture.detach().to(torch.float32).permute(0, 2, 3, 1).contiguous()]
+                   texture.detach().to(torch.float32).contiguous()]
         use_image = background_image is not None
         bg = (background_image.detach().to(torch.float32).contiguous() if use_image
               else torch.zeros((1, 1, 1, 1), dtype=torch.float32, device=bary.device))
@@ -157,7 +156,6 @@ class _ShadeTextured(torch.autograd.Function):
         grad_background = None
         if ctx.use_image and ctx.needs_input_grad[6]:
             grad_background = grad_image * (face_index < 0)[:, None].to(grad_image.dtype)
-        adjoints[2] = adjoints[2].permute(0, 3, 1, 2)  # back to (B, 3, Th, Tw)
         grads = [a.to(dt) for a, dt in zip(adjoints, ctx.dtypes)]
         return grads[0], None, None, grads[1], grads[2], None, grad_background
 
@@ -165,11 +163,11 @@ class _ShadeTextured(torch.autograd.Function):
 def _launch_shade(kernels, wp, tensors, launch_args, image, adjoints=None, grad_image=None) -> None:
     bary32, uvs32, texture32 = tensors
     face_index, face_uvs_i32, color, bg, use_image = launch_args
-    inputs = [_array(face_index), _vec3(bary32), _array(face_uvs_i32), _vec2(uvs32), _vec3(texture32),
+    inputs = [_array(face_index), _vec3(bary32), _array(face_uvs_i32), _vec2(uvs32), _array(texture32),
               wp.vec3(*color), _array(bg), use_image]
     kwargs = {}
     if adjoints is not None:
-        kwargs = dict(adj_inputs=[None, _vec3(adjoints[0]), None, _vec2(adjoints[1]), _vec3(adjoints[2]),
+        kwargs = dict(adj_inputs=[None, _vec3(adjoints[0]), None, _vec2(adjoints[1]), _array(adjoints[2]),
                                   wp.vec3(0.0, 0.0, 0.0), None, 0],
                       adj_outputs=[_array(grad_image)], adjoint=True)
     if adjoints is None:

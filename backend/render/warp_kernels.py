@@ -217,12 +217,17 @@ def barycentrics_kernel(
 
 
 @wp.func
+def texel(texture: wp.array4d(dtype=float), b: int, y: int, x: int) -> wp.vec3:
+    return wp.vec3(texture[b, 0, y, x], texture[b, 1, y, x], texture[b, 2, y, x])
+
+
+@wp.func
 def shade_pixel(
     f: int,
     w: wp.vec3,
     face_uvs: wp.array2d(dtype=wp.int32),
     uvs: wp.array(dtype=wp.vec2),
-    texture: wp.array3d(dtype=wp.vec3),
+    texture: wp.array4d(dtype=float),
     b: int,
     background: wp.vec3,
 ) -> wp.vec3:
@@ -230,8 +235,8 @@ def shade_pixel(
     color = background
     if f >= 0:
         uv = w[0] * uvs[face_uvs[f, 0]] + w[1] * uvs[face_uvs[f, 1]] + w[2] * uvs[face_uvs[f, 2]]
-        rows = texture.shape[1]
-        cols = texture.shape[2]
+        rows = texture.shape[2]
+        cols = texture.shape[3]
         # §2.5: horizontally pixel centres with wrap-around, vertically align_corners=True.
         x = wp.clamp(uv[0], -1.0, 2.0) * float(cols) - 0.5
         y = wp.clamp((1.0 - uv[1]) * float(rows - 1), 0.0, float(rows - 1))
@@ -251,8 +256,8 @@ def shade_pixel(
             x1 = 0
         y0 = int(y_floor)
         y1 = wp.min(y0 + 1, rows - 1)
-        top = (1.0 - fx) * texture[b, y0, x0] + fx * texture[b, y0, x1]
-        bottom = (1.0 - fx) * texture[b, y1, x0] + fx * texture[b, y1, x1]
+        top = (1.0 - fx) * texel(texture, b, y0, x0) + fx * texel(texture, b, y0, x1)
+        bottom = (1.0 - fx) * texel(texture, b, y1, x0) + fx * texel(texture, b, y1, x1)
         color = (1.0 - fy) * top + fy * bottom
     return color
 
@@ -270,7 +275,7 @@ def shade_textured_rows_kernel(
     barycentrics: wp.array3d(dtype=wp.vec3),    # (B, H, W)
     face_uvs: wp.array2d(dtype=wp.int32),       # (F, 3) indices into uvs
     uvs: wp.array(dtype=wp.vec2),               # (U,) texture coordinates, v = 1 top row
-    texture: wp.array3d(dtype=wp.vec3),         # (B, Th, Tw) RGB texels (channels last)
+    texture: wp.array4d(dtype=float),           # (B, 3, Th, Tw)
     background_color: wp.vec3,
     background_image: wp.array4d(dtype=float),  # (B, 3, H, W), read when use_background_image != 0
     use_background_image: int,
@@ -292,7 +297,7 @@ def shade_textured_kernel(
     barycentrics: wp.array3d(dtype=wp.vec3),
     face_uvs: wp.array2d(dtype=wp.int32),
     uvs: wp.array(dtype=wp.vec2),
-    texture: wp.array3d(dtype=wp.vec3),
+    texture: wp.array4d(dtype=float),
     background_color: wp.vec3,
     background_image: wp.array4d(dtype=float),
     use_background_image: int,
