@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -112,3 +113,34 @@ def test_stats_cli_reuses_the_cache_and_copies_the_file(testbed, testbed_real, t
     plain.mkdir()
     assert main(["stats", str(plain), "--quiet"]) == 2
     assert "pass --output" in capsys.readouterr().err
+
+
+class _SpherePseudoGT:
+    """A stand-in for the future pseudo-ground-truth stage: a small unit sphere and a white texture per record."""
+
+    def __init__(self, template):
+        self.template = template
+
+    def vertices(self, indices):
+        sphere = torch.tensor(np.array(self.template.vertices), dtype=torch.float32) * 0.5
+        return sphere.expand(len(indices), -1, -1)
+
+    def texture(self, indices):
+        return torch.ones(len(indices), 3, 16, 16)
+
+
+def test_texture_and_mesh_only_modes_use_the_pseudo_ground_truth_hook(testbed, small_generator):
+    plan = plan_samples(open_collection(testbed).records, 2, small_generator.model)
+    pseudo_gt = _SpherePseudoGT(small_generator.template)
+    full = next(render_samples(small_generator, plan, seed=5, batch_size=2))
+    mesh_only = next(render_samples(small_generator, plan, seed=5, batch_size=2, mode="mesh_only",
+                                     pseudo_gt=pseudo_gt))
+    texture_only = next(render_samples(small_generator, plan, seed=5, batch_size=2, mode="texture_only",
+                                       pseudo_gt=pseudo_gt))
+    grey = lambda images: ((images - 0.5).abs() < 1e-6).all(dim=1)  # noqa: E731
+    covered = ~grey(full)
+    # mesh-only: the generated mesh's silhouette, painted with the (white) pseudo-GT texture
+    assert torch.equal(~grey(mesh_only), covered)
+    assert torch.allclose(mesh_only[:, :, covered[0]][0], torch.ones(1), atol=1e-5)
+    # texture-only: the pseudo-GT mesh (a half-size sphere) instead of the generated one
+    assert (~grey(texture_only)).sum() < 0.6 * covered.sum()
