@@ -277,6 +277,13 @@ class Broker:
         except ProtocolError as exc:
             self._error(client, exc.request_id, exc.code, exc.message)
             return
+        try:
+            self._handle_request(client, request)
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one request, not the server
+            log.exception("failed to handle %s request %s", type(request).__name__, request.request_id)
+            self._error(client, request.request_id, ErrorCode.INTERNAL, f"the server failed on this request: {exc}")
+
+    def _handle_request(self, client: bytes, request) -> None:
         if isinstance(request, PingRequest):
             self._send_client(client, encode_message(Reply.PONG, request.request_id, {
                 "server": SERVER_NAME, "time": time.time(), "uptime_s": round(time.time() - self._started, 3),

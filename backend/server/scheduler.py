@@ -3,8 +3,8 @@
 A *job* is one client's generate request. A *batch* is what one worker computes in one go: up to
 ``max_batch`` meshes of one model (classes may differ per mesh), taken from one or more jobs as *segments* (consecutive
 mesh indices of one job). Each job's segments grow 1, 2, 4, ... up to ``max_batch`` so its first mesh
-comes back after a batch of one, and jobs take turns (round robin) so a large request does not
-starve small ones.
+comes back after a batch of one; a new job goes ahead of jobs that already got a batch, and jobs
+take turns (round robin), so a large request does not starve small ones.
 """
 from __future__ import annotations
 
@@ -91,7 +91,12 @@ class Scheduler:
         if job.key in self.jobs:
             raise KeyError(f"job {job.key!r} already exists")
         self.jobs[job.key] = job
-        self._queue.append(job.key)
+        # A new request goes ahead of requests that already got a batch, so its first mesh comes quickly.
+        started = next((i for i, key in enumerate(self._queue) if self.jobs[key].next_index > 0), None)
+        if started is None:
+            self._queue.append(job.key)
+        else:
+            self._queue.insert(started, job.key)
 
     def remove(self, key: JobKey) -> Job | None:
         """Forget a job (finished, cancelled, or its client vanished). Its in-flight results get dropped."""
