@@ -20,7 +20,7 @@ from .io import DataFileError
 from .pascal3d import load_p3d
 from .preprocess import (Sample, SquareBox, crop_and_resize, mirror_pose, mirror_sample, pose_to_crop,
                          square_crop_box)
-from .record import Pose, Record, mask_bbox
+from .record import Pose, Record, mask_bbox, render_poses
 from .report import SkipReport
 
 __all__ = [
@@ -28,7 +28,7 @@ __all__ = [
     "Collection", "CollectionDataset", "CollectionError", "DataFileError", "InstanceFilter", "NO_FILTER", "Pose",
     "Record", "Sample", "SkipReport", "SquareBox",
     "crop_and_resize", "load_collection", "load_cub", "load_imagenet", "load_p3d", "mask_bbox", "mirror_pose",
-    "mirror_sample", "pose_to_crop",
+    "mirror_sample", "pose_to_crop", "render_poses",
     "save_collection", "square_crop_box", "validate_records", "write_collection",
 ]
 

@@ -86,6 +86,26 @@ class Pose:
                     None if z0 is None else float(z0), str(d.get("frame", "object")))
 
 
+def render_poses(poses: "list[Pose]", device: str = "cpu", dtype=None):
+    """Stack poses into one ``backend.render.Pose`` batch: q (B, 4), s (B, 1), t (B, 2), z0 (B, 1) or None.
+
+    All poses must agree on having z0 or not. torch and backend.render are imported only when called.
+    """
+    import torch
+
+    from backend.render import Pose as RenderPose
+
+    if not poses:
+        raise ValueError("no poses to stack")
+    with_z0 = {p.z0 is not None for p in poses}
+    if len(with_z0) != 1:
+        raise ValueError("either every pose or none must have z0")
+    dtype = dtype or torch.float32
+    make = lambda rows: torch.tensor(rows, dtype=dtype, device=device)  # noqa: E731
+    return RenderPose(q=make([p.q for p in poses]), s=make([[p.s] for p in poses]), t=make([p.t for p in poses]),
+                      z0=make([[p.z0] for p in poses]) if with_z0.pop() else None)
+
+
 @dataclass
 class Record:
     """One object instance in one image.

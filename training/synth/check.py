@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from training.data.collection import load_collection
+from training.data.record import render_poses
 
 from .mesh_io import read_car_obj
 
@@ -68,10 +69,6 @@ def check_consistency(path: str | os.PathLike, limit: int | None = None, min_iou
 
     limit: check only the first ``limit`` records. impl: backend.render implementation ("fast" or "reference").
     """
-    import torch
-
-    from backend.render import Pose, object_to_renderer, rasterize
-
     collection = load_collection(Path(path), check="header")
     report = ConsistencyReport(min_iou=min_iou)
     records = collection.records[:limit] if limit is not None else collection.records
@@ -104,18 +101,19 @@ def check_consistency(path: str | os.PathLike, limit: int | None = None, min_iou
             for item in chunk:
                 by_size.setdefault(item[0].image_size, []).append(item)
             for size, items in by_size.items():
-                _check_batch(items, size, impl, report, torch, Pose, object_to_renderer, rasterize)
+                _check_batch(items, size, impl, report)
     return report
 
 
-def _check_batch(items, size, impl, report, torch, Pose, object_to_renderer, rasterize) -> None:
+def _check_batch(items: list, size: tuple[int, int], impl: str, report: ConsistencyReport) -> None:
+    """Render one batch of (record, car) sharing faces and image size; add IoU / part agreement to ``report``."""
+    import torch
+
+    from backend.render import object_to_renderer, rasterize
+
     faces = torch.from_numpy(items[0][1].faces)
     vertices = torch.from_numpy(np.stack([car.vertices for _, car in items])).float()
-    pose = Pose(q=torch.tensor([r.pose.q for r, _ in items], dtype=torch.float32),
-                s=torch.tensor([[r.pose.s] for r, _ in items], dtype=torch.float32),
-                t=torch.tensor([r.pose.t for r, _ in items], dtype=torch.float32),
-                z0=(torch.tensor([[r.pose.z0] for r, _ in items], dtype=torch.float32)
-                    if items[0][0].pose.z0 is not None else None))
+    pose = render_poses([r.pose for r, _ in items])
     with torch.no_grad():
         rast = rasterize(object_to_renderer(vertices, pose), faces, size, impl=impl)
     rendered = rast.mask.numpy() > 0.5
