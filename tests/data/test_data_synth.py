@@ -202,3 +202,18 @@ def test_ctrl_c_or_kill_stops_the_run_and_leaves_a_usable_partial_index(tmp_path
     assert 2 <= len(records) < 500
     ids = [r.id for r in records]
     assert ids == sorted(set(ids))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"resolution": 8}, "at least 16"), ({"samples": 0}, "at least 1"), ({"fill": (0.9, 0.5)}, "fill"),
+    ({"camera": "fisheye"}, "unknown camera"), ({"focal": (1.0, 3.0)}, "focal"),
+    ({"backgrounds": ("space",)}, "unknown backgrounds"), ({"body_types": ()}, "unknown body types"),
+])
+def test_bad_settings_are_refused_with_a_clear_message(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SynthConfig(**kwargs)
+
+
+def test_settings_round_trip_through_json():
+    config = SynthConfig(seed=3, resolution=96, camera="perspective", focal=(6.0, 9.0), body_types=("van",))
+    assert SynthConfig.from_json(json.loads(json.dumps(config.to_json()))) == config

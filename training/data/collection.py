@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Literal
@@ -236,32 +237,46 @@ def validate_records(records: Iterable[Record], report: SkipReport, *, check: Ch
     instance_filter: the §1.1 rules (size, truncation, collisions between records of the same image); needs masks,
         so it is applied only with check="full".
     """
-    kept: list[tuple[Record, np.ndarray | None]] = []
-    for record in records:
-        report.total += 1
+    records = list(records)
+    keep_masks = instance_filter is not None and check == "full"
+
+    def check_one(record: Record):
         if check == "none":
             if record.image_size == (0, 0) or record.bbox[2] <= record.bbox[0]:
-                report.skip(reasons.BAD_ANNOTATION, record.id, "image_size and bbox are required with check='none'")
-                continue
-            kept.append((record, None))
-            continue
+                return reasons.BAD_ANNOTATION, "image_size and bbox are required with check='none'"
+            return None
         result = _check_record(record, check)
-        if isinstance(result, tuple):
+        if isinstance(result, tuple) or not keep_masks:
+            return result if isinstance(result, tuple) else None
+        return (result.shape, np.packbits(result))  # masks kept for the filter, 8x smaller
+
+    # Decoding dominates and Pillow releases the GIL: a few threads check records in parallel.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(check_one, records))
+    kept: list[tuple[Record, tuple | None]] = []
+    for record, result in zip(records, results):
+        report.total += 1
+        if isinstance(result, tuple) and isinstance(result[0], str):
             report.skip(result[0], record.id, result[1])
             continue
         kept.append((record, result))
-    if instance_filter is not None and check == "full":
-        by_image: dict[Path, list[np.ndarray]] = {}
-        for record, mask in kept:
-            by_image.setdefault(record.image_path or record.id, []).append(mask)
+    if keep_masks:
+        def unpack(packed: tuple) -> np.ndarray:
+            shape, bits = packed
+            return np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape).astype(bool)
+
+        by_image: dict[Path | str, list[tuple]] = {}
+        for record, packed in kept:
+            by_image.setdefault(record.image_path or record.id, []).append(packed)
         filtered = []
-        for record, mask in kept:
-            others = [m for m in by_image[record.image_path or record.id] if m is not mask]
+        for record, packed in kept:
+            mask = unpack(packed)
+            others = [unpack(p) for p in by_image[record.image_path or record.id] if p is not packed]
             reason = instance_filter.reject_reason(mask, others)
             if reason is not None:
                 report.skip(reason, record.id, f"{int(mask.sum())} px")
                 continue
-            filtered.append((record, mask))
+            filtered.append((record, packed))
         kept = filtered
     report.kept += len(kept)
     return [record for record, _ in kept]
