@@ -1,9 +1,9 @@
 """Server benchmark: end-to-end latency and throughput against the bare generator, in the same run.
 
 For the "small" and "paper" configs (untrained weights: same cost as trained ones) it measures
-* bare: ``MeshGenerator.generate`` in this process (latent -> generator -> vertices + uint8 texture);
-* e2e: the same meshes through ``python -m backend.serve`` on loopback with ``backend.client.Client``,
-  interleaved with the bare runs so machine noise hits both alike;
+* bare: ``MeshGenerator.generate`` (latent -> generator -> vertices + uint8 texture) in a fresh process
+  with a worker's environment, while the server idles;
+* e2e: the same meshes through ``python -m backend.serve`` on loopback with ``backend.client.Client``;
 and reports latency p50/p99 for one mesh, throughput (meshes/s) with 1 and 8 concurrent clients each
 asking for single meshes (the server batches concurrent requests), the overhead ratio e2e / bare and
 the overhead per mesh in ms. Because the machine is shared and noisy, it also reports the transport
@@ -13,6 +13,7 @@ very mesh (``compute_ms``), and the ratio e2e / compute; the targets are judged 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -77,55 +78,73 @@ def _bare_throughput(generator, total: int, batch: int, seed0: int) -> float:
     return total / (time.perf_counter() - start)
 
 
-def bench_config(config: str, reps: int, total: int) -> dict:
-    import torch
-
-    from backend.client import Client
+def _bare_main(config: str, reps: int, total: int) -> dict:
+    """Bare generator timings, run in a child process (see :func:`_bare`)."""
     from backend.generation import MeshGenerator
     from backend.models import random_init_model
 
     generator = MeshGenerator(random_init_model(config, seed=0), device="cpu")
+    list(generator.generate(1, seed=0))                                   # warm-up
+    latencies = []
+    for i in range(reps):
+        start = time.perf_counter()
+        list(generator.generate(1, seed=1000 + i))
+        latencies.append(time.perf_counter() - start)
+    return {"latencies": latencies, "batch1": _bare_throughput(generator, total, 1, 5000),
+            "batch8": _bare_throughput(generator, total, 8, 6000)}
+
+
+def _bare(config: str, reps: int, total: int) -> dict:
+    """The bare generator in a fresh process with the same environment as a server worker
+    (OMP_WAIT_POLICY=PASSIVE), so the baseline does not depend on what this process loaded before."""
+    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_server", "--bare", config, str(reps), str(total)],
+                         cwd=REPO, env=env, capture_output=True, text=True, check=True, timeout=1800)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_config(config: str, reps: int, total: int) -> dict:
+    from backend.client import Client
+
     with tempfile.TemporaryDirectory() as tmp:
         process, address = _start_server(config, pathlib.Path(tmp) / "server.log")
         try:
+            bare = _bare(config, reps, total)                    # while the server idles
             with Client(address, timeout=600) as client:
-                client.generate(count=1, seed=0)                     # warm-up both sides
-                list(generator.generate(1, seed=0))
+                client.generate(count=1, seed=0)                 # warm-up
                 ping = []
                 for _ in range(50):
                     start = time.perf_counter()
                     client.ping()
                     ping.append(time.perf_counter() - start)
-                bare, e2e, transport = [], [], []
-                for i in range(reps):                               # interleaved: same noise for both
-                    start = time.perf_counter()
-                    list(generator.generate(1, seed=1000 + i))
-                    bare.append(time.perf_counter() - start)
+                e2e, compute = [], []
+                for i in range(reps):
                     start = time.perf_counter()
                     mesh = client.generate(count=1, seed=1000 + i)[0]
                     e2e.append(time.perf_counter() - start)
-                    transport.append(e2e[-1] - mesh.compute_ms / 1e3)   # everything but the generator call
-            bare_c1 = _bare_throughput(generator, total, 1, 5000)
+                    compute.append(mesh.compute_ms / 1e3)        # the worker's generator time for this mesh
             e2e_c1 = _throughput(address, 1, total, 5000)
-            bare_b8 = _bare_throughput(generator, total, 8, 6000)
             e2e_c8 = _throughput(address, 8, total, 6000)
         finally:
             process.terminate()
             process.wait(timeout=60)
-    p50_bare, p50_e2e = _percentile(bare, 50), _percentile(e2e, 50)
+    transport = [e - c for e, c in zip(e2e, compute)]
+    p50_bare, p50_e2e = _percentile(bare["latencies"], 50), _percentile(e2e, 50)
     return {
-        "config": config, "torch_threads": torch.get_num_threads(), "latency_reps": reps, "throughput_meshes": total,
+        "config": config, "latency_reps": reps, "throughput_meshes": total,
         "ping_p50_ms": round(_percentile(ping, 50) * 1e3, 3),
-        "bare_latency_p50_ms": round(p50_bare * 1e3, 2), "bare_latency_p99_ms": round(_percentile(bare, 99) * 1e3, 2),
+        "bare_latency_p50_ms": round(p50_bare * 1e3, 2),
+        "bare_latency_p99_ms": round(_percentile(bare["latencies"], 99) * 1e3, 2),
         "e2e_latency_p50_ms": round(p50_e2e * 1e3, 2), "e2e_latency_p99_ms": round(_percentile(e2e, 99) * 1e3, 2),
         "overhead_ratio_p50": round(p50_e2e / p50_bare, 3),
         "overhead_ms_per_mesh_p50": round((p50_e2e - p50_bare) * 1e3, 2),
         "transport_ms_per_mesh_p50": round(_percentile(transport, 50) * 1e3, 2),
         "transport_ms_per_mesh_p99": round(_percentile(transport, 99) * 1e3, 2),
-        "transport_ratio_p50": round(float(np.median([e / (e - t) for e, t in zip(e2e, transport)])), 3),
-        "bare_meshes_per_s_batch1": round(bare_c1, 2), "e2e_meshes_per_s_c1": round(e2e_c1, 2),
-        "bare_meshes_per_s_batch8": round(bare_b8, 2), "e2e_meshes_per_s_c8": round(e2e_c8, 2),
-        "throughput_ratio_c1": round(e2e_c1 / bare_c1, 3), "throughput_ratio_c8_vs_bare_batch8": round(e2e_c8 / bare_b8, 3),
+        "transport_ratio_p50": round(float(np.median([e / c for e, c in zip(e2e, compute)])), 3),
+        "bare_meshes_per_s_batch1": round(bare["batch1"], 2), "e2e_meshes_per_s_c1": round(e2e_c1, 2),
+        "bare_meshes_per_s_batch8": round(bare["batch8"], 2), "e2e_meshes_per_s_c8": round(e2e_c8, 2),
+        "throughput_ratio_c1": round(e2e_c1 / bare["batch1"], 3),
+        "throughput_ratio_c8_vs_bare_batch8": round(e2e_c8 / bare["batch8"], 3),
     }
 
 
@@ -151,6 +170,9 @@ def _table(results: dict) -> str:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--bare"]:
+        print(json.dumps(_bare_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
+        sys.exit(0)
     out = main(quick="--quick" in sys.argv)
     print(_table(out))
     print(json.dumps(out))

@@ -115,8 +115,12 @@ class Broker:
 
     def _spawn(self, index: int) -> subprocess.Popen:
         config = WorkerConfig(index=index, endpoint=self._back_endpoint, device=self.config.device, models=self.specs)
+        env = os.environ.copy()
+        # Idle OpenMP threads sleep instead of spinning: the server shares the CPU with Blender and its own
+        # broker, and spinning threads made single-mesh latency several times worse on a busy machine.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         return subprocess.Popen([sys.executable, "-m", "backend.server.run_worker", config.to_json()],
-                                cwd=os.getcwd(), env=os.environ.copy())
+                                cwd=os.getcwd(), env=env)
 
     def _wait_for_workers(self) -> None:
         deadline = time.monotonic() + self.config.startup_timeout
