@@ -53,6 +53,9 @@ def folded_affine(norm: ConditionalBatchNorm) -> tuple[Tensor, Tensor, Tensor, T
     return w_a, b_a, wb - mean[:, None] * w_a, bb - mean * b_a
 
 
+#: Activation budget per CPU chunk (about the L3 cache of the CPUs measured; see auto_cpu_batch_chunk).
+CPU_CHUNK_BYTES = 32 * 1024 * 1024
+
 #: Rows of the 3x3 kernel that land on each low-resolution row, for output row parity 0 and 1 (see below).
 _PHASE_ROWS = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]],
                             [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]], dtype=torch.float64)
@@ -144,8 +147,10 @@ class FoldedGenerator(nn.Module):
     """
 
     def __init__(self, generator: Generator, channels_last: bool = False,
-                 dtype: torch.dtype = torch.float32, cpu_batch_chunk: int = 1) -> None:
+                 dtype: torch.dtype = torch.float32, cpu_batch_chunk: "int | None" = None) -> None:
         super().__init__()
+        if cpu_batch_chunk is None:
+            cpu_batch_chunk = auto_cpu_batch_chunk(generator.config, dtype)
         self.cpu_batch_chunk = max(1, int(cpu_batch_chunk))
         self.channels_last = channels_last
         self.compute_dtype = dtype
@@ -189,9 +194,8 @@ class FoldedGenerator(nn.Module):
         if class_index is not None and class_index.shape != z.shape[:1]:
             raise ValueError(f"class_index must have shape ({z.shape[0]},), got {tuple(class_index.shape)}")
         if z.device.type == "cpu" and z.dim() == 2 and z.shape[0] > self.cpu_batch_chunk:
-            # On CPUs the high-resolution activations of a large batch fall out of cache (0.5 GB per map
-            # at batch 8): chunks are faster per sample, use less memory, and make a sample's output
-            # independent of the batch it came in.
+            # On CPUs the high-resolution activations of a large batch fall out of cache (a quarter GB per
+            # map at batch 8 for the paper's model): chunks are faster per sample and use less memory.
             step = self.cpu_batch_chunk
             classes = [None] * len(range(0, z.shape[0], step)) if class_index is None else class_index.split(step)
             outs = [self._forward(chunk, c) for chunk, c in zip(z.split(step), classes)]
@@ -223,15 +227,26 @@ class FoldedGenerator(nn.Module):
                 displacement.to(torch.float32, memory_format=torch.contiguous_format))
 
 
+def auto_cpu_batch_chunk(config: GeneratorConfig, dtype: torch.dtype = torch.float32) -> int:
+    """Samples per CPU chunk: as many as keep the largest activation (blk6, C x T x T/2) within 32 MiB.
+
+    1 for the paper's 512 model (exactly 32 MiB per sample in fp32), 64 for the "small" preset.
+    """
+    element_bytes = torch.finfo(dtype).bits // 8
+    width = config.texture_resolution // 2 if config.symmetric else config.texture_resolution
+    largest = config.channels(64) * config.texture_resolution * width * element_bytes
+    return max(1, CPU_CHUNK_BYTES // largest)
+
+
 def fold_generator(generator: Generator, channels_last: bool = False,
-                   dtype: torch.dtype = torch.float32, cpu_batch_chunk: int = 1) -> FoldedGenerator:
+                   dtype: torch.dtype = torch.float32, cpu_batch_chunk: "int | None" = None) -> FoldedGenerator:
     """Convert a training-form generator (any mode) into its eval-mode inference form, once.
 
     The result shares no tensors with ``generator``. channels_last: keep conv weights and activations
     NHWC (faster with oneDNN on x86 CPUs; see benchmarks/bench_generator.py). dtype: compute precision
     (float32 default; torch.bfloat16 is faster on CPUs with AVX512-BF16/AMX but less exact, see
     docs/models.md); outputs are float32 either way. cpu_batch_chunk: on the CPU, larger batches are run
-    this many samples at a time (1 is fastest per sample on this project's CPUs; GPUs take whole batches).
+    this many samples at a time (None: :func:`auto_cpu_batch_chunk`; GPUs always take whole batches).
     """
     if not isinstance(generator, Generator):
         raise TypeError(f"fold_generator expects a training-form Generator, got {type(generator).__name__}")

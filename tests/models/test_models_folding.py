@@ -77,7 +77,7 @@ def test_subpixel_kernels_equal_conv_after_nearest_upsampling():
 
 
 def test_cpu_batches_run_in_chunks_so_each_sample_is_batch_independent(tiny_conditional_generator):
-    folded = fold_generator(tiny_conditional_generator, channels_last=True)  # cpu_batch_chunk=1
+    folded = fold_generator(tiny_conditional_generator, channels_last=True, cpu_batch_chunk=1)
     whole_batch = fold_generator(tiny_conditional_generator, channels_last=True, cpu_batch_chunk=8)
     z, classes = torch.randn(3, 64), torch.tensor([4, 0, 2])
     with torch.no_grad():
@@ -104,3 +104,12 @@ def test_non_symmetric_generator_folds_too():
     assert reference[0].shape == (2, 3, 128, 128)
     for ref, out in zip(reference, result):
         assert torch.allclose(out, ref, atol=5e-5, rtol=1e-4)
+
+
+def test_automatic_cpu_chunk_follows_activation_size():
+    from backend.models import PRESETS
+    from backend.models.folding import auto_cpu_batch_chunk
+
+    assert auto_cpu_batch_chunk(PRESETS["paper"]) == 1
+    assert auto_cpu_batch_chunk(PRESETS["small"]) == 64
+    assert auto_cpu_batch_chunk(PRESETS["paper"], torch.bfloat16) == 2
