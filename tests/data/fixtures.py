@@ -1,4 +1,5 @@
-"""Builders of small datasets in the exact upstream file formats (CMR .mat structs, CUB text files, ImageNet folders)."""
+"""Builders of small datasets in the exact upstream file formats (CMR .mat structs, CUB text files,
+ImageNet folders)."""
 from __future__ import annotations
 
 from pathlib import Path

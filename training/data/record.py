@@ -123,7 +123,8 @@ class Record:
         instances, the label of this instance (None = every non-zero pixel).
     mask_array: an in-memory (H, W) bool mask instead of a file (CMR .mat annotations carry masks inline).
     image_array: optional in-memory (H, W, 3) uint8 image instead of a file.
-    parts_path: optional part map (H, W) uint8 PNG, value k = part k of ``part_names`` of the collection (0 = background).
+    parts_path: optional part map (H, W) uint8 PNG, value k = part k of the collection's ``part_names``
+        (0 = background).
     pose: optional :class:`Pose` with respect to this image (see the module docstring for the normalisation).
     extra: free-form JSON-able metadata (for example the CUB species, the synthetic car's body type,
         the path of its true mesh).

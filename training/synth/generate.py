@@ -4,8 +4,8 @@
     result = synthesize("datasets/toycars", n=5000, config=SynthConfig(resolution=256), workers=2)
 
 Deterministic by seed: item i depends only on (seed, i) and the config, never on the number of workers or
-on which items were already done. Resumable: finished items (their ``meta/<id>.json`` exists) are skipped; the index of finished items is
-written at the end, also when the run is interrupted.
+on which items were already done. Resumable: finished items (their ``meta/<id>.json`` exists) are skipped;
+the index of finished items is written at the end, also when the run is interrupted.
 """
 from __future__ import annotations
 
