@@ -179,3 +179,40 @@ def test_cli_errors_are_one_line(tmp_path):
     bad = run_cli("backend.serve", "--checkpoint", str(broken), "--bind", "tcp://127.0.0.1:0", "--device", "cpu")
     assert bad.returncode == 1 and "could not start" in bad.stderr
     assert bad.stderr.strip().splitlines()[-1].startswith("error: worker 0 could not start")
+
+
+def test_serves_a_class_conditional_checkpoint(tmp_path):
+    import dataclasses
+
+    from backend.generation import MeshGenerator
+    from backend.models import PRESETS, load_model, save_model
+    from backend.models.loaded import build_generator
+
+    config = dataclasses.replace(PRESETS["small"], n_classes=3)
+    path = save_model(tmp_path / "vehicles.safetensors", build_generator(config, seed=1), config,
+                      ["car", "truck", "bus"], {"note": "test"})
+    server = start_server(tmp_path, "--checkpoint", str(path), "--random_init", "small", "--device", "cpu",
+                          "--bind", "tcp://127.0.0.1:0")
+    try:
+        with Client(server.address, timeout=60) as client:
+            info = client.info()
+            assert [m.name for m in info.models] == ["vehicles", "random-small"] and info.default_model == "vehicles"
+            assert info.model().classes == ["car", "truck", "bus"] and info.model().provenance["note"] == "test"
+            by_name = client.generate(count=2, seed=9, class_="Truck")
+            by_index = client.generate(count=2, seed=9, class_=1)
+            mixed = client.generate(count=4, seed=9)                        # a random class per mesh
+            other = client.generate(count=1, model="random-small", texture_size=64)
+            with pytest.raises(ServerError) as error:
+                client.generate(count=1, class_="boat")
+            assert error.value.code == ErrorCode.UNKNOWN_CLASS and "truck" in error.value.message
+    finally:
+        assert server.stop() == 0, server.log
+    assert [m.class_index for m in by_name] == [1, 1] and by_name[0].class_name == "truck"
+    for a, b in zip(by_name, by_index):
+        np.testing.assert_array_equal(a.vertices, b.vertices)
+    reference = MeshGenerator(load_model(path), device="cpu")
+    expected = list(reference.generate(4, seed=9, batch_size=1))
+    assert [m.class_index for m in mixed] == [m.class_index for m in expected]
+    for got, want in zip(mixed, expected):
+        np.testing.assert_allclose(got.vertices, want.vertices, atol=1e-5)
+    assert other[0].model == "random-small" and other[0].texture.shape == (64, 64, 3)

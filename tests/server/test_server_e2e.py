@@ -12,7 +12,8 @@ import zmq
 from backend.client import Client, MeshResult, Progress, ServerError
 from backend.mesh import uv_sphere
 from backend.protocol import (
-    MAX_COUNT, PROTOCOL_TAG, ErrorCode, Op, ProtocolError, Reply, decode_message, encode_message,
+    MAX_COUNT, MAX_IN_FLIGHT_PER_CLIENT, PROTOCOL_TAG, ErrorCode, Op, ProtocolError, Reply, decode_message,
+    encode_message,
 )
 
 
@@ -281,3 +282,24 @@ def test_server_error_surfaces_in_client(small_server):
         assert info.value.code == ErrorCode.UNKNOWN_MODEL and "random-small" in info.value.message
         with pytest.raises(ProtocolError):
             client.generate(count=0)          # checked locally before sending
+
+
+def test_too_many_requests_in_flight_get_busy(small_server):
+    sock = raw_socket(small_server.address)
+    try:
+        for i in range(MAX_IN_FLIGHT_PER_CLIENT + 1):
+            sock.send_multipart(encode_message(Op.GENERATE, f"b{i}", {"count": MAX_COUNT, "texture_size": 32}))
+        busy = None
+        while busy is None:
+            reply = receive(sock)
+            if reply.op == Reply.ERROR:
+                busy = reply
+        assert busy.request_id == f"b{MAX_IN_FLIGHT_PER_CLIENT}" and busy.get("code") == ErrorCode.BUSY
+    finally:
+        sock.close()                                   # the server drops the 64 jobs when it next writes to us
+    with Client(small_server.address, timeout=20) as client:
+        deadline = time.monotonic() + 60
+        while client.ping()["queued"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.ping()["queued"] == 0
+    assert_serving(small_server.address)
