@@ -30,7 +30,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fid_method", choices=FID_METHODS, default="auto",
                         help="matrix square root: 'sqrtm' (pytorch-fid), 'eigh' (exact, fast for < 2049 images), "
                              "'auto' (sqrtm unless a set has fewer images than feature dimensions)")
-    parser.add_argument("--report", type=Path, default=None, help="write a JSON report here")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="write a JSON report here (evaluations default to output/fid/<model>_fid.json)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
