@@ -71,13 +71,14 @@ def _rasterize_kernels(screen32: torch.Tensor, faces_i32: torch.Tensor, height: 
     return face_index, bary, mask
 
 
-def rasterize_faces(screen32: torch.Tensor, faces_i32: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Visibility only: (B, H, W) int64 winning face per pixel (-1 empty). No gradients.
+def coverage_mask(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Hard coverage only: (B, H, W) float32 {0, 1}. No gradients.
 
     Args:
-        screen32: (B, V, 3) float32 renderer-frame vertices (contiguous); faces_i32: (F, 3) int32.
+        screen: (B, V, 3) float renderer-frame vertices; faces: (F, 3) int.
     """
-    return _rasterize_kernels(screen32, faces_i32, height, width)[0]
+    return _rasterize_kernels(screen.detach().to(torch.float32).contiguous(), faces.to(torch.int32).contiguous(),
+                              height, width)[2]
 
 
 class _Rasterize(torch.autograd.Function):
@@ -191,54 +192,34 @@ def shade_textured_fast(bary: torch.Tensor, face_index: torch.Tensor, face_uvs: 
                                 background_color, background_image)
 
 
-def build_tile_lists(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int, expansion: float,
-                     tile_size: int = MIN_TILE_SIZE) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Per-tile lists of the faces whose expanded bounding box may reach the tile, in increasing face order.
+def build_tile_lists(screen32: torch.Tensor, faces_i32: torch.Tensor, height: int, width: int, expansion: float,
+                     tile_size: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Per-tile lists of the faces whose grown bounding box may reach the tile, in increasing face order.
 
-    Faces with a non-finite vertex (or one beyond ±MAX_COORDINATE) are left out. Conservative by one pixel: the kernel does the exact test.
+    Faces with a non-finite vertex (or one beyond ±1e15) are left out. Conservative by one pixel: the soft
+    kernels do the exact box test.
 
     Args:
-        screen: (B, V, 3) float32; faces: (F, 3) int64.
+        screen32: (B, V, 3) float32 contiguous; faces_i32: (F, 3) int32.
     Returns:
-        offsets (B, tiles + 1) int32 (per-batch start/end into ``tile_faces``; the last entry of row b equals
-        the first of row b + 1), tile_faces (N,) int32, tiles_x.
+        offsets (B, tiles + 1) int32 (tile t of mesh b lists tile_faces[b, offsets[b, t]:offsets[b, t + 1]]),
+        tile_faces (B, N) int32, tiles_x.
     """
-    batch = screen.shape[0]
-    num_faces = faces.shape[0]
+    wp, kernels = _warp()
+    batch = screen32.shape[0]
+    device = _device(screen32)
     tiles_x = math.ceil(width / tile_size)
-    tiles_y = math.ceil(height / tile_size)
-    tiles = tiles_x * tiles_y
-    corners = screen[:, faces, :2]  # (B, F, 3, 2)
-    finite = (corners.abs() <= MAX_COORDINATE).all(dim=-1).all(dim=-1)  # (B, F); False for NaN/inf
-    corners = torch.where(finite[..., None, None], corners, torch.zeros_like(corners)).clamp(-4.0, 4.0)
-    low = corners.amin(dim=2) - expansion   # (B, F, 2)
-    high = corners.amax(dim=2) + expansion
-    col0 = torch.floor((low[..., 0] * width + width - 1) / 2).long() - 1
-    col1 = torch.ceil((high[..., 0] * width + width - 1) / 2).long() + 1
-    row0 = torch.floor((height - 1 - high[..., 1] * height) / 2).long() - 1
-    row1 = torch.ceil((height - 1 - low[..., 1] * height) / 2).long() + 1
-    visible = finite & (col1 >= 0) & (col0 <= width - 1) & (row1 >= 0) & (row0 <= height - 1)
-    tx0 = col0.clamp(0, width - 1) // tile_size
-    tx1 = col1.clamp(0, width - 1) // tile_size
-    ty0 = row0.clamp(0, height - 1) // tile_size
-    ty1 = row1.clamp(0, height - 1) // tile_size
-    nx = tx1 - tx0 + 1
-    counts = torch.where(visible, nx * (ty1 - ty0 + 1), torch.zeros_like(nx)).reshape(-1)  # (B*F,)
-    pair_face = torch.repeat_interleave(torch.arange(batch * num_faces, device=screen.device), counts)
-    first = torch.cumsum(counts, 0) - counts
-    local = torch.arange(pair_face.shape[0], device=screen.device) - first[pair_face]
-    nx_flat = nx.reshape(-1)[pair_face]
-    tile = (ty0.reshape(-1)[pair_face] + local // nx_flat) * tiles_x + tx0.reshape(-1)[pair_face] + local % nx_flat
-    batch_index = pair_face // max(num_faces, 1)
-    global_tile = batch_index * tiles + tile
-    # Pairs were generated in (batch, face) order; a stable sort by tile keeps faces increasing within a tile.
-    order = torch.sort(global_tile, stable=True).indices
-    tile_faces = (pair_face[order] % max(num_faces, 1)).to(torch.int32)
-    per_tile = torch.bincount(global_tile, minlength=batch * tiles)
-    ends = torch.cumsum(per_tile, 0)
-    offsets = torch.cat([torch.zeros(1, dtype=ends.dtype, device=ends.device), ends])
-    rows = torch.arange(batch, device=screen.device)[:, None] * tiles + torch.arange(tiles + 1, device=screen.device)
-    return offsets[rows].to(torch.int32).contiguous(), tile_faces.contiguous(), tiles_x
+    tiles = tiles_x * math.ceil(height / tile_size)
+    common = [_vec3(screen32), _array(faces_i32), width, height, tile_size, tiles_x, float(expansion)]
+    offsets = wp.zeros((batch, tiles + 1), dtype=wp.int32, device=device)
+    wp.launch(kernels.count_tile_faces_kernel, dim=batch, device=device, inputs=common + [offsets])
+    offsets_torch = wp.to_torch(offsets)
+    longest = max(int(offsets_torch[:, -1].max()), 1)
+    cursor = wp.zeros((batch, tiles), dtype=wp.int32, device=device)
+    tile_faces = wp.empty((batch, longest), dtype=wp.int32, device=device)
+    wp.launch(kernels.fill_tile_faces_kernel, dim=batch, device=device,
+              inputs=common + [offsets, cursor, tile_faces])
+    return offsets_torch, wp.to_torch(tile_faces), tiles_x
 
 
 class _SoftSilhouette(torch.autograd.Function):
@@ -249,12 +230,9 @@ class _SoftSilhouette(torch.autograd.Function):
         screen32 = screen.detach().to(torch.float32).contiguous()
         # Larger tiles for large images bound the number of (face, tile) pairs for meshes that fill the frame.
         tile_size = max(MIN_TILE_SIZE, math.ceil(max(height, width) / 64))
-        offsets, tile_faces, tiles_x = build_tile_lists(screen32, faces_i32.long(), height, width, expansion,
-                                                        tile_size)
+        offsets, tile_faces, tiles_x = build_tile_lists(screen32, faces_i32, height, width, expansion, tile_size)
         probability = torch.empty(covered.shape, dtype=torch.float32, device=screen.device)
         params = [width, height, tile_size, tiles_x, float(sigma_inv), int(max_faces), float(expansion)]
-        if tile_faces.numel() == 0:  # wp.from_torch refuses empty arrays' strides on some versions
-            tile_faces = torch.zeros(1, dtype=torch.int32, device=screen.device)
         wp.launch(kernels.soft_silhouette_kernel, dim=tuple(covered.shape), device=_device(screen),
                   inputs=[_vec3(screen32), _array(faces_i32), _array(offsets), _array(tile_faces),
                           _array(covered)] + params, outputs=[_array(probability)])
@@ -283,9 +261,10 @@ def soft_silhouette_fast(screen: torch.Tensor, faces: torch.Tensor, covered: tor
     Args:
         screen: (B, V, 3) float renderer-frame vertices.
         faces: (F, 3) int vertex indices.
-        covered: (B, H, W) bool hard coverage (from the hard pass); those pixels are 1.
+        covered: (B, H, W) float {0, 1} hard coverage mask (from the hard pass); those pixels are 1.
     Returns:
         (B, H, W) probability in [0, 1], screen's dtype, differentiable w.r.t. screen x, y.
     """
-    return _SoftSilhouette.apply(screen, faces.to(torch.int32).contiguous(), covered.to(torch.int32).contiguous(),
-                                 height, width, sigma_inv, max_faces, expansion)
+    return _SoftSilhouette.apply(screen, faces.to(torch.int32).contiguous(),
+                                 covered.detach().to(torch.float32).contiguous(), height, width, sigma_inv,
+                                 max_faces, expansion)

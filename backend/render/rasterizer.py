@@ -131,19 +131,17 @@ def soft_silhouette(screen_vertices: torch.Tensor, faces: torch.Tensor, resoluti
     if not (sigma_inv > 0 and max_faces >= 1 and box_expansion >= 0):
         raise ValueError(f"need sigma_inv > 0, max_faces >= 1, box_expansion >= 0; got {sigma_inv}, "
                          f"{max_faces}, {box_expansion}")
-    if rast is None or rast.resolution != (height, width):
-        if impl == "fast":
-            from .fast import rasterize_faces
+    if impl == "fast":
+        from .fast import coverage_mask, soft_silhouette_fast
 
-            covered = rasterize_faces(screen.detach().to(torch.float32).contiguous(),
-                                      faces.to(torch.int32).contiguous(), height, width) >= 0
+        if rast is None or rast.resolution != (height, width):
+            covered = coverage_mask(screen, faces, height, width)
         else:
-            covered = reference.rasterize_faces_reference(screen, faces, height, width) >= 0
+            covered = rast.mask
+        return soft_silhouette_fast(screen, faces, covered, height, width, sigma_inv, max_faces, box_expansion)
+    if rast is None or rast.resolution != (height, width):
+        covered = reference.rasterize_faces_reference(screen, faces, height, width) >= 0
     else:
         covered = rast.face_index >= 0
-    if impl == "fast":
-        from .fast import soft_silhouette_fast
-
-        return soft_silhouette_fast(screen, faces, covered, height, width, sigma_inv, max_faces, box_expansion)
     return reference.soft_silhouette_reference(screen, faces, covered, height, width, sigma_inv, max_faces,
                                                box_expansion)

@@ -5,8 +5,8 @@ the plain-PyTorch oracle they are tested against. Inputs are renderer-frame vert
 the image covering [-1, 1]², y up; z toward the viewer). Pixel (row j, column i) has centre
 ((2i + 1 - W) / W, (H - 2j - 1) / H).
 
-Kernels (Warp compiles this module once into WARP_CACHE_PATH; only ``barycentrics_kernel`` needs an
-automatic adjoint, the soft silhouette has a hand-written backward):
+Kernels (Warp compiles this module once into WARP_CACHE_PATH; only ``barycentrics_kernel`` and
+``shade_textured_kernel`` get automatic adjoints, the soft silhouette has a hand-written backward):
 
 * ``depth_test_kernel``   per face: back-face cull, walk the pixel bounding box, atomic max of a packed
                             (quantised depth, face) key, so the largest z wins and ties go to the lower face index.
@@ -14,12 +14,13 @@ automatic adjoint, the soft silhouette has a hand-written backward):
 * ``barycentrics_kernel`` per pixel: the same weights again, launched with ``adjoint=True`` for gradients.
 * ``shade_textured_rows_kernel`` per row: UV interpolation, bilinear texture lookup (§2.5), background;
   ``shade_textured_kernel`` the same per pixel, launched with ``adjoint=True`` for gradients.
+* ``soft_silhouette_kernel`` / ``soft_silhouette_backward_kernel`` per pixel: DIB-R probability over the first
+  ``max_faces`` faces (in face-index order) whose expanded box contains the pixel; candidate faces come from
+  per-tile face lists built by ``count_tile_faces_kernel`` / ``fill_tile_faces_kernel`` (one thread per mesh,
+  faces in order, so each list is sorted by face index).
 
 Kernels that loop over a row are used where a CPU launch of one thread per pixel would spend more time on
 index arithmetic than on the work.
-* ``soft_silhouette_kernel`` / ``soft_silhouette_backward_kernel`` per pixel: DIB-R probability over the first
-  ``max_faces`` faces (in face-index order) whose expanded box contains the pixel; candidate faces come from
-  per-tile face lists built by ``backend/render/fast.py``.
 """
 from __future__ import annotations
 
@@ -349,13 +350,81 @@ def box_contains(p: wp.vec2, a0: wp.vec2, a1: wp.vec2, a2: wp.vec2, expansion: f
             and p[1] <= wp.max(wp.max(a0[1], a1[1]), a2[1]) + expansion)
 
 
+@wp.func
+def face_tile_rect(a0: wp.vec2, a1: wp.vec2, a2: wp.vec2, expansion: float, width: int, height: int,
+                   tile_size: int) -> wp.vec4i:
+    """Tiles (tx0, tx1, ty0, ty1) that the face's grown bounding box may reach, widened by one pixel so rounding
+    never loses a pixel; tx0 > tx1 or ty0 > ty1 when the box misses the image."""
+    col0 = wp.max(first_column(wp.min(wp.min(a0[0], a1[0]), a2[0]) - expansion, width) - 1, 0)
+    col1 = wp.min(last_column(wp.max(wp.max(a0[0], a1[0]), a2[0]) + expansion, width) + 1, width - 1)
+    row0 = wp.max(first_row(wp.max(wp.max(a0[1], a1[1]), a2[1]) + expansion, height) - 1, 0)
+    row1 = wp.min(last_row(wp.min(wp.min(a0[1], a1[1]), a2[1]) - expansion, height) + 1, height - 1)
+    if col0 > col1 or row0 > row1:
+        return wp.vec4i(1, 0, 1, 0)
+    return wp.vec4i(col0 / tile_size, col1 / tile_size, row0 / tile_size, row1 / tile_size)
+
+
+@wp.kernel
+def count_tile_faces_kernel(
+    screen: wp.array2d(dtype=wp.vec3),        # (B, V)
+    faces: wp.array2d(dtype=wp.int32),        # (F, 3)
+    width: int,
+    height: int,
+    tile_size: int,
+    tiles_x: int,
+    expansion: float,
+    offsets: wp.array2d(dtype=wp.int32),      # (B, tiles + 1) zeroed; out: start of each tile's list
+):
+    """One thread per mesh: count the faces of each tile, then an exclusive scan into list offsets."""
+    b = wp.tid()
+    for f in range(faces.shape[0]):
+        p0 = screen[b, faces[f, 0]]
+        p1 = screen[b, faces[f, 1]]
+        p2 = screen[b, faces[f, 2]]
+        if is_valid3(p0) and is_valid3(p1) and is_valid3(p2):
+            rect = face_tile_rect(xy(p0), xy(p1), xy(p2), expansion, width, height, tile_size)
+            for ty in range(rect[2], rect[3] + 1):
+                for tx in range(rect[0], rect[1] + 1):
+                    offsets[b, ty * tiles_x + tx + 1] += 1
+    for t in range(1, offsets.shape[1]):
+        offsets[b, t] += offsets[b, t - 1]
+
+
+@wp.kernel
+def fill_tile_faces_kernel(
+    screen: wp.array2d(dtype=wp.vec3),
+    faces: wp.array2d(dtype=wp.int32),
+    width: int,
+    height: int,
+    tile_size: int,
+    tiles_x: int,
+    expansion: float,
+    offsets: wp.array2d(dtype=wp.int32),      # (B, tiles + 1) from count_tile_faces_kernel
+    cursor: wp.array2d(dtype=wp.int32),       # (B, tiles) zeroed scratch
+    tile_faces: wp.array2d(dtype=wp.int32),   # (B, N) out: face indices, increasing within each tile
+):
+    """One thread per mesh, faces in index order, so every tile's list is sorted (same on CPU and CUDA)."""
+    b = wp.tid()
+    for f in range(faces.shape[0]):
+        p0 = screen[b, faces[f, 0]]
+        p1 = screen[b, faces[f, 1]]
+        p2 = screen[b, faces[f, 2]]
+        if is_valid3(p0) and is_valid3(p1) and is_valid3(p2):
+            rect = face_tile_rect(xy(p0), xy(p1), xy(p2), expansion, width, height, tile_size)
+            for ty in range(rect[2], rect[3] + 1):
+                for tx in range(rect[0], rect[1] + 1):
+                    tile = ty * tiles_x + tx
+                    tile_faces[b, offsets[b, tile] + cursor[b, tile]] = f
+                    cursor[b, tile] += 1
+
+
 @wp.kernel
 def soft_silhouette_kernel(
     screen: wp.array2d(dtype=wp.vec3),        # (B, V)
     faces: wp.array2d(dtype=wp.int32),        # (F, 3)
     tile_offsets: wp.array2d(dtype=wp.int32),  # (B, tiles + 1) start of each tile's list in tile_faces
-    tile_faces: wp.array(dtype=wp.int32),     # (N,) face indices, increasing within a tile
-    covered: wp.array3d(dtype=wp.int32),      # (B, H, W) hard coverage (1 covered)
+    tile_faces: wp.array2d(dtype=wp.int32),   # (B, N) face indices, increasing within a tile
+    covered: wp.array3d(dtype=float),         # (B, H, W) hard coverage mask (1 covered)
     width: int,
     height: int,
     tile_size: int,
@@ -366,7 +435,7 @@ def soft_silhouette_kernel(
     probability: wp.array3d(dtype=float),     # (B, H, W) out
 ):
     b, j, i = wp.tid()
-    if covered[b, j, i] != 0:
+    if covered[b, j, i] > 0.5:
         probability[b, j, i] = 1.0
         return
     p = wp.vec2(pixel_x(i, width), pixel_y(j, height))
@@ -374,7 +443,7 @@ def soft_silhouette_kernel(
     keep = float(1.0)  # product of (1 - exp(-sigma_inv d²)) over the candidate faces
     count = int(0)
     for k in range(tile_offsets[b, tile], tile_offsets[b, tile + 1]):
-        f = tile_faces[k]
+        f = tile_faces[b, k]
         a0 = xy(screen[b, faces[f, 0]])
         a1 = xy(screen[b, faces[f, 1]])
         a2 = xy(screen[b, faces[f, 2]])
@@ -389,13 +458,13 @@ def soft_silhouette_kernel(
 
 @wp.func
 def keep_without(p: wp.vec2, b: int, skip: int, screen: wp.array2d(dtype=wp.vec3), faces: wp.array2d(dtype=wp.int32),
-                 tile_faces: wp.array(dtype=wp.int32), start: int, end: int, sigma_inv: float, max_faces: int,
+                 tile_faces: wp.array2d(dtype=wp.int32), start: int, end: int, sigma_inv: float, max_faces: int,
                  expansion: float) -> float:
     """Product of (1 - e_g) over the candidate faces except the one at list position ``skip``."""
     keep = float(1.0)
     count = int(0)
     for k in range(start, end):
-        f = tile_faces[k]
+        f = tile_faces[b, k]
         a0 = xy(screen[b, faces[f, 0]])
         a1 = xy(screen[b, faces[f, 1]])
         a2 = xy(screen[b, faces[f, 2]])
@@ -423,8 +492,8 @@ def soft_silhouette_backward_kernel(
     screen: wp.array2d(dtype=wp.vec3),
     faces: wp.array2d(dtype=wp.int32),
     tile_offsets: wp.array2d(dtype=wp.int32),
-    tile_faces: wp.array(dtype=wp.int32),
-    covered: wp.array3d(dtype=wp.int32),
+    tile_faces: wp.array2d(dtype=wp.int32),
+    covered: wp.array3d(dtype=float),
     probability: wp.array3d(dtype=float),     # (B, H, W) forward output
     grad_probability: wp.array3d(dtype=float),  # (B, H, W) dL/dprobability
     width: int,
@@ -438,7 +507,7 @@ def soft_silhouette_backward_kernel(
 ):
     b, j, i = wp.tid()
     g = grad_probability[b, j, i]
-    if covered[b, j, i] != 0 or g == 0.0:
+    if covered[b, j, i] > 0.5 or g == 0.0:
         return
     p = wp.vec2(pixel_x(i, width), pixel_y(j, height))
     tile = (j / tile_size) * tiles_x + i / tile_size
@@ -447,7 +516,7 @@ def soft_silhouette_backward_kernel(
     keep = 1.0 - probability[b, j, i]
     count = int(0)
     for k in range(start, end):
-        f = tile_faces[k]
+        f = tile_faces[b, k]
         v0 = faces[f, 0]
         v1 = faces[f, 1]
         v2 = faces[f, 2]
