@@ -303,3 +303,20 @@ def test_too_many_requests_in_flight_get_busy(small_server):
             time.sleep(0.1)
         assert client.ping()["queued"] == 0
     assert_serving(small_server.address)
+
+
+def test_a_dead_worker_fails_only_its_batch_and_is_restarted(small_server):
+    import os
+    import signal
+
+    (worker,) = small_server.worker_pids()
+    with Client(small_server.address, timeout=60) as client:
+        stream = client.generate_stream(count=MAX_COUNT, texture_size=32)
+        next(iter(stream))
+        os.kill(worker, signal.SIGKILL)
+        with pytest.raises(ServerError) as error:
+            list(stream)
+        assert error.value.code == ErrorCode.INTERNAL and "died" in error.value.message
+        assert len(client.generate(count=2, seed=5, texture_size=32)) == 2     # waits for the new worker
+    (restarted,) = small_server.worker_pids()
+    assert restarted != worker and "restarting worker 0" in small_server.log
