@@ -19,7 +19,8 @@ from backend.protocol import DEFAULT_ADDRESS, create_keys
 
 
 def _serve_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m backend.serve", description=__doc__.split("\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m backend.serve",
+                                     description="Run the gan3d inference server (see docs/protocol.md).",
                                      epilog="Make CurveZMQ keys with: python -m backend.serve keygen DIR")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="PATH",
                         help="model to serve (.pth or .safetensors); repeat for several (default: embedded model)")

@@ -28,7 +28,7 @@ import zmq
 from backend.protocol import (
     MAX_COUNT, MAX_IN_FLIGHT_PER_CLIENT, MAX_REQUEST_BYTES, MAX_SEED, MAX_TRUNCATION, MIN_TRUNCATION,
     PROTOCOL_VERSION, CancelRequest, ErrorCode, GenerateRequest, InfoRequest, PingRequest, ProtocolError, Reply,
-    decode_message, encode_message, parse_request, resolve_generate,
+    decode_message, encode_message, load_server_keys, parse_request, resolve_generate,
 )
 
 from . import internal
@@ -72,6 +72,8 @@ class Broker:
         self.config = config
         self.specs = model_specs(config.checkpoints, config.random_init)
         check_bind_policy(config.bind, config.keys_dir, config.insecure)
+        if config.keys_dir:
+            load_server_keys(config.keys_dir)    # fail before loading any model when keys are missing
         self.context = context or zmq.Context()
         self.scheduler = Scheduler(config.max_batch)
         self.workers: list[WorkerHandle] = []
