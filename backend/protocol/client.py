@@ -282,7 +282,11 @@ class Client:
                     break
                 try:
                     message = decode_message(frames, max_header_bytes=MAX_REPLY_BYTES)
-                except ProtocolError:
+                except ProtocolError as error:
+                    if error.code == ErrorCode.UNSUPPORTED_VERSION:
+                        # Retrying cannot help: say which side to update instead of timing out.
+                        raise ServerError(error.code, f"the server speaks another protocol version ({error.message})",
+                                          error.request_id) from None
                     continue  # not a reply we can attribute to anything: drop it
                 queue = self._inbox.get(message.request_id)
                 if queue is not None:  # replies to abandoned attempts are dropped

@@ -157,3 +157,39 @@ def test_fuzz_structured_headers_only_raise_protocol_error(header, extra_frames)
 def test_protocol_and_client_import_without_torch():
     code = "import sys, backend.protocol, backend.client; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_client_reports_a_server_of_another_protocol_version():
+    """A peer that answers in gan3d/2 gets a ServerError naming the version, not a silent timeout."""
+    import threading
+
+    import zmq
+
+    from backend.protocol import Client, ServerError
+
+    context = zmq.Context.instance()
+    router = context.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    stop = threading.Event()
+
+    def answer_in_a_future_version():
+        poller = zmq.Poller()
+        poller.register(router, zmq.POLLIN)
+        while not stop.is_set():
+            if poller.poll(50):
+                identity, _tag, header, *_ = router.recv_multipart()
+                request_id = json.loads(header)["id"]
+                router.send_multipart([identity, b"gan3d/2", json.dumps({"v": 2, "id": request_id, "op": "pong"}).encode()])
+
+    thread = threading.Thread(target=answer_in_a_future_version, daemon=True)
+    thread.start()
+    try:
+        client = Client(f"tcp://127.0.0.1:{port}", timeout=5.0, retries=0)
+        with pytest.raises(ServerError) as raised:
+            client.ping()
+        assert raised.value.code == "unsupported_version" and "gan3d/2" in str(raised.value)
+        client.close()
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        router.close(linger=0)
