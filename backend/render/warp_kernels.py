@@ -10,7 +10,7 @@ Kernels (Warp compiles this module once into WARP_CACHE_PATH; only ``barycentric
 
 * ``depth_test_kernel``   per face: back-face cull, walk the pixel bounding box, atomic max of a packed
                             (quantised depth, face) key, so the largest z wins and ties go to the lower face index.
-* ``resolve_faces_kernel`` per pixel: key → face index (-1 where empty) and its barycentric weights.
+* ``resolve_faces_kernel`` per row: key → face index (-1 where empty), its barycentric weights, the mask.
 * ``barycentrics_kernel`` per pixel: the same weights again, launched with ``adjoint=True`` for gradients.
 * ``shade_textured_rows_kernel`` per row: UV interpolation, bilinear texture lookup (§2.5), background;
   ``shade_textured_kernel`` the same per pixel, launched with ``adjoint=True`` for gradients.
