@@ -44,6 +44,12 @@ def _vec2(tensor: torch.Tensor):
     return wp.from_torch(tensor.contiguous(), dtype=wp.vec2, requires_grad=False)
 
 
+def _zeros_like(tensor: torch.Tensor) -> torch.Tensor:
+    """A zeroed float32 tensor like ``tensor``, filled by Warp (a memset, not a threaded PyTorch fill)."""
+    wp, _ = _warp()
+    return wp.to_torch(wp.zeros(tuple(tensor.shape), dtype=wp.float32, device=_device(tensor)))
+
+
 def _array(tensor: torch.Tensor):
     wp, _ = _warp()
     return wp.from_torch(tensor.contiguous(), requires_grad=False)
@@ -99,7 +105,7 @@ class _Rasterize(torch.autograd.Function):
         wp, kernels = _warp()
         screen32, faces_i32, face_index, bary = ctx.saved_tensors
         height, width = ctx.size
-        grad_screen = torch.zeros_like(screen32)
+        grad_screen = _zeros_like(screen32)
         wp.launch(kernels.barycentrics_kernel, dim=tuple(face_index.shape), device=_device(screen32),
                   inputs=[_array(face_index), _vec3(screen32), _array(faces_i32), width, height],
                   outputs=[_vec3(bary)],
@@ -151,7 +157,7 @@ class _ShadeTextured(torch.autograd.Function):
         wp, kernels = _warp()
         bary32, uvs32, texture32, image = ctx.saved_tensors
         face_index = ctx.launch_args[0]
-        adjoints = [torch.zeros_like(bary32), torch.zeros_like(uvs32), torch.zeros_like(texture32)]
+        adjoints = [_zeros_like(bary32), _zeros_like(uvs32), _zeros_like(texture32)]
         grad32 = grad_image.to(torch.float32).contiguous()
         _launch_shade(kernels, wp, [bary32, uvs32, texture32], ctx.launch_args, image, adjoints, grad32)
         grad_background = None
@@ -233,7 +239,7 @@ class _SoftSilhouette(torch.autograd.Function):
         offsets, tile_faces, tiles_x = build_tile_lists(screen32, faces_i32, height, width, expansion, tile_size)
         probability = torch.empty(covered.shape, dtype=torch.float32, device=screen.device)
         params = [width, height, tile_size, tiles_x, float(sigma_inv), int(max_faces), float(expansion)]
-        wp.launch(kernels.soft_silhouette_kernel, dim=tuple(covered.shape), device=_device(screen),
+        wp.launch(kernels.soft_silhouette_kernel, dim=tuple(covered.shape[:2]), device=_device(screen),
                   inputs=[_vec3(screen32), _array(faces_i32), _array(offsets), _array(tile_faces),
                           _array(covered)] + params, outputs=[_array(probability)])
         ctx.save_for_backward(screen32, faces_i32, offsets, tile_faces, covered, probability)
@@ -245,8 +251,8 @@ class _SoftSilhouette(torch.autograd.Function):
     def backward(ctx, grad_probability: torch.Tensor):
         wp, kernels = _warp()
         screen32, faces_i32, offsets, tile_faces, covered, probability = ctx.saved_tensors
-        grad_screen = torch.zeros_like(screen32)
-        wp.launch(kernels.soft_silhouette_backward_kernel, dim=tuple(covered.shape), device=_device(screen32),
+        grad_screen = _zeros_like(screen32)
+        wp.launch(kernels.soft_silhouette_backward_kernel, dim=tuple(covered.shape[:2]), device=_device(screen32),
                   inputs=[_vec3(screen32), _array(faces_i32), _array(offsets), _array(tile_faces),
                           _array(covered), _array(probability),
                           _array(grad_probability.to(torch.float32).contiguous())] + ctx.params,

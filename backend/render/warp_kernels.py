@@ -14,7 +14,7 @@ Kernels (Warp compiles this module once into WARP_CACHE_PATH; only ``barycentric
 * ``barycentrics_kernel`` per pixel: the same weights again, launched with ``adjoint=True`` for gradients.
 * ``shade_textured_rows_kernel`` per row: UV interpolation, bilinear texture lookup (§2.5), background;
   ``shade_textured_kernel`` the same per pixel, launched with ``adjoint=True`` for gradients.
-* ``soft_silhouette_kernel`` / ``soft_silhouette_backward_kernel`` per pixel: DIB-R probability over the first
+* ``soft_silhouette_kernel`` / ``soft_silhouette_backward_kernel`` per row: DIB-R probability over the first
   ``max_faces`` faces (in face-index order) whose expanded box contains the pixel; candidate faces come from
   per-tile face lists built by ``count_tile_faces_kernel`` / ``fill_tile_faces_kernel`` (one thread per mesh,
   faces in order, so each list is sorted by face index).
@@ -418,6 +418,31 @@ def fill_tile_faces_kernel(
                     cursor[b, tile] += 1
 
 
+@wp.func
+def pixel_probability(b: int, j: int, i: int, screen: wp.array2d(dtype=wp.vec3), faces: wp.array2d(dtype=wp.int32),
+                      tile_offsets: wp.array2d(dtype=wp.int32), tile_faces: wp.array2d(dtype=wp.int32),
+                      covered: wp.array3d(dtype=float), width: int, height: int, tile_size: int, tiles_x: int,
+                      sigma_inv: float, max_faces: int, expansion: float) -> float:
+    if covered[b, j, i] > 0.5:
+        return 1.0
+    p = wp.vec2(pixel_x(i, width), pixel_y(j, height))
+    tile = (j / tile_size) * tiles_x + i / tile_size
+    keep = float(1.0)  # product of (1 - exp(-sigma_inv d²)) over the candidate faces
+    count = int(0)
+    for k in range(tile_offsets[b, tile], tile_offsets[b, tile + 1]):
+        f = tile_faces[b, k]
+        a0 = xy(screen[b, faces[f, 0]])
+        a1 = xy(screen[b, faces[f, 1]])
+        a2 = xy(screen[b, faces[f, 2]])
+        if box_contains(p, a0, a1, a2, expansion):
+            count += 1
+            if count > max_faces:
+                break
+            d2 = closest_edge(p, a0, a1, a2)[0]
+            keep = keep * (1.0 - wp.exp(-sigma_inv * d2))
+    return 1.0 - keep
+
+
 @wp.kernel
 def soft_silhouette_kernel(
     screen: wp.array2d(dtype=wp.vec3),        # (B, V)
@@ -434,26 +459,10 @@ def soft_silhouette_kernel(
     expansion: float,
     probability: wp.array3d(dtype=float),     # (B, H, W) out
 ):
-    b, j, i = wp.tid()
-    if covered[b, j, i] > 0.5:
-        probability[b, j, i] = 1.0
-        return
-    p = wp.vec2(pixel_x(i, width), pixel_y(j, height))
-    tile = (j / tile_size) * tiles_x + i / tile_size
-    keep = float(1.0)  # product of (1 - exp(-sigma_inv d²)) over the candidate faces
-    count = int(0)
-    for k in range(tile_offsets[b, tile], tile_offsets[b, tile + 1]):
-        f = tile_faces[b, k]
-        a0 = xy(screen[b, faces[f, 0]])
-        a1 = xy(screen[b, faces[f, 1]])
-        a2 = xy(screen[b, faces[f, 2]])
-        if box_contains(p, a0, a1, a2, expansion):
-            count += 1
-            if count > max_faces:
-                break
-            d2 = closest_edge(p, a0, a1, a2)[0]
-            keep = keep * (1.0 - wp.exp(-sigma_inv * d2))
-    probability[b, j, i] = 1.0 - keep
+    b, j = wp.tid()  # one thread per image row
+    for i in range(width):
+        probability[b, j, i] = pixel_probability(b, j, i, screen, faces, tile_offsets, tile_faces, covered, width,
+                                                 height, tile_size, tiles_x, sigma_inv, max_faces, expansion)
 
 
 @wp.func
@@ -487,33 +496,18 @@ def add_edge_gradient(grad_screen: wp.array2d(dtype=wp.vec3), b: int, va: int, v
     wp.atomic_add(grad_screen, b, vb, wp.vec3(g[0] * t, g[1] * t, 0.0))
 
 
-@wp.kernel
-def soft_silhouette_backward_kernel(
-    screen: wp.array2d(dtype=wp.vec3),
-    faces: wp.array2d(dtype=wp.int32),
-    tile_offsets: wp.array2d(dtype=wp.int32),
-    tile_faces: wp.array2d(dtype=wp.int32),
-    covered: wp.array3d(dtype=float),
-    probability: wp.array3d(dtype=float),     # (B, H, W) forward output
-    grad_probability: wp.array3d(dtype=float),  # (B, H, W) dL/dprobability
-    width: int,
-    height: int,
-    tile_size: int,
-    tiles_x: int,
-    sigma_inv: float,
-    max_faces: int,
-    expansion: float,
-    grad_screen: wp.array2d(dtype=wp.vec3),   # (B, V) out, accumulated
-):
-    b, j, i = wp.tid()
-    g = grad_probability[b, j, i]
-    if covered[b, j, i] > 0.5 or g == 0.0:
-        return
+@wp.func
+def pixel_gradient(b: int, j: int, i: int, g: float, screen: wp.array2d(dtype=wp.vec3),
+                   faces: wp.array2d(dtype=wp.int32), tile_offsets: wp.array2d(dtype=wp.int32),
+                   tile_faces: wp.array2d(dtype=wp.int32), probability: float, width: int, height: int,
+                   tile_size: int, tiles_x: int, sigma_inv: float, max_faces: int, expansion: float,
+                   grad_screen: wp.array2d(dtype=wp.vec3)):
+    """Accumulate d(probability)/d(vertex xy) · g of one uncovered pixel into grad_screen."""
     p = wp.vec2(pixel_x(i, width), pixel_y(j, height))
     tile = (j / tile_size) * tiles_x + i / tile_size
     start = tile_offsets[b, tile]
     end = tile_offsets[b, tile + 1]
-    keep = 1.0 - probability[b, j, i]
+    keep = 1.0 - probability
     count = int(0)
     for k in range(start, end):
         f = tile_faces[b, k]
@@ -542,3 +536,29 @@ def soft_silhouette_backward_kernel(
                 add_edge_gradient(grad_screen, b, v1, v2, p, a1, a2, edge[2], scale)
             else:
                 add_edge_gradient(grad_screen, b, v2, v0, p, a2, a0, edge[2], scale)
+
+
+@wp.kernel
+def soft_silhouette_backward_kernel(
+    screen: wp.array2d(dtype=wp.vec3),
+    faces: wp.array2d(dtype=wp.int32),
+    tile_offsets: wp.array2d(dtype=wp.int32),
+    tile_faces: wp.array2d(dtype=wp.int32),
+    covered: wp.array3d(dtype=float),
+    probability: wp.array3d(dtype=float),     # (B, H, W) forward output
+    grad_probability: wp.array3d(dtype=float),  # (B, H, W) dL/dprobability
+    width: int,
+    height: int,
+    tile_size: int,
+    tiles_x: int,
+    sigma_inv: float,
+    max_faces: int,
+    expansion: float,
+    grad_screen: wp.array2d(dtype=wp.vec3),   # (B, V) out, accumulated
+):
+    b, j = wp.tid()  # one thread per image row
+    for i in range(width):
+        g = grad_probability[b, j, i]
+        if covered[b, j, i] <= 0.5 and g != 0.0:
+            pixel_gradient(b, j, i, g, screen, faces, tile_offsets, tile_faces, probability[b, j, i], width, height,
+                           tile_size, tiles_x, sigma_inv, max_faces, expansion, grad_screen)
