@@ -22,12 +22,6 @@ def images() -> torch.Tensor:
     return torch.stack([first, second])
 
 
-@pytest.fixture(scope="module")
-def small_images(images) -> torch.Tensor:
-    """The same two images at 107²: our network (adaptive pooling) runs 8x cheaper than at 299²."""
-    return torch.nn.functional.interpolate(images, size=(107, 107), mode="bilinear", align_corners=False)
-
-
 def test_torchscript_inception_gives_2048_d_features(extractor, images):
     """Inputs of another size are resized to 299² first (the 299² path itself runs in every testbed test)."""
     small = torch.nn.functional.interpolate(images, size=(150, 150), mode="bilinear", align_corners=False)
@@ -64,7 +58,7 @@ def test_pytorch_fid_wrapper_key_names_are_understood():
     assert set(out) <= set(names)
 
 
-def test_torchvision_mode_loads_torchvisions_weight_file(extractor, tmp_path, monkeypatch, small_images):
+def test_torchvision_mode_loads_torchvisions_weight_file(extractor, tmp_path, monkeypatch, images):
     """A state dict with torchvision's key names (classifier and aux head included) in torch hub's cache.
 
     Its values are the TF network's (realistic magnitudes; random weights drive activations into slow denormals).
@@ -79,10 +73,9 @@ def test_torchvision_mode_loads_torchvisions_weight_file(extractor, tmp_path, mo
     assert locate_torchvision_weights() == checkpoints / "inception_v3_google-0cc3c7bd.pth"
     tv = load_feature_extractor("torchvision")
     assert tv.network.variant == "torchvision" and tv.name == "torchvision-inception-v3"
-    for key, value in tv.network.state_dict().items():
-        if not key.endswith("num_batches_tracked"):
-            torch.testing.assert_close(value, state[key])
-    x = small_images[:1] * 2 - 1
+    loaded = {k: v for k, v in tv.network.state_dict().items() if not k.endswith("num_batches_tracked")}
+    assert all(torch.equal(value, state[key]) for key, value in loaded.items())
+    x = images[:1] * 2 - 1
     with torch.no_grad():
         features = tv.network(x)
     assert features.shape == (1, 2048) and torch.isfinite(features).all()
