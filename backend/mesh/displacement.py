@@ -105,10 +105,13 @@ def _plan(template: MeshTemplate, height: int, width: int, symmetric: bool, devi
     plan = _PLANS.get(key)
     if plan is None:
         arrays = _build_plan(template, height, width, symmetric)
-        plan = _SamplingPlan(**{
-            name: torch.as_tensor(value, device=device,
-                                  dtype=torch.int64 if value.dtype == np.int64 else dtype)
-            for name, value in arrays.items()})
+        # The cache outlives the caller's mode: a plan first built under torch.inference_mode() must still be
+        # usable later in autograd, so its tensors are always made as normal tensors.
+        with torch.inference_mode(False):
+            plan = _SamplingPlan(**{
+                name: torch.as_tensor(value, device=device,
+                                      dtype=torch.int64 if value.dtype == np.int64 else dtype)
+                for name, value in arrays.items()})
         _PLANS[key] = plan
     return plan
 

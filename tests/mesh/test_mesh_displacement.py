@@ -112,3 +112,16 @@ def test_gradients_flow_and_bad_shapes_are_rejected():
         displacement_to_vertices(t, torch.zeros(1, 2, 32, 32))
     with pytest.raises(TypeError, match="float"):
         displacement_to_vertices(t, torch.zeros(1, 3, 32, 32, dtype=torch.int64))
+
+
+def test_plan_cached_under_inference_mode_still_supports_autograd():
+    """The server samples under torch.inference_mode(); training later needs gradients through the same cache."""
+    from backend.mesh import displacement as module
+
+    template = uv_sphere(31)
+    module._PLANS.clear()
+    with torch.inference_mode():
+        displacement_to_vertices(template, torch.zeros(1, 3, 32, 32, dtype=torch.float64))
+    disp = torch.zeros(1, 3, 32, 32, dtype=torch.float64, requires_grad=True)
+    displacement_to_vertices(template, disp).sum().backward()
+    assert disp.grad is not None and torch.isfinite(disp.grad).all() and disp.grad.abs().sum() > 0
