@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backend.cli import run_with_one_line_errors
 from backend.protocol import (  # noqa: F401  (re-exports)
     DEFAULT_ADDRESS, AuthenticationFailed, Client, ClientError, ClientKeys, GenerateStream, MeshResult, ModelInfo,
     Progress, ProtocolError, RequestTimeout, ServerError, ServerInfo, ServerUnavailable, Topology, load_client_keys,
@@ -94,28 +95,23 @@ def _generate(client: Client, args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        keys = load_client_keys(args.keys) if args.keys else None
-        with Client(args.address, timeout=args.timeout, retries=args.retries, keys=keys) as client:
-            if args.command == "ping":
-                reply = client.ping()
-                print(f"{reply.get('server')} at {args.address}: up {reply.get('uptime_s')} s, "
-                      f"{reply.get('workers')} worker(s), {reply.get('queued')} request(s) running")
-            elif args.command == "info":
-                info = client.info()
-                print(json.dumps({"server": info.server, "devices": info.devices, "workers": info.workers,
-                                  "default_model": info.default_model, "models": [m.__dict__ for m in info.models],
-                                  "limits": info.limits}, indent=2))
-            else:
-                print(_generate(client, args))
-    except (ClientError, ProtocolError, ValueError, KeyError, OSError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"error: {message.strip(chr(34) + chr(39))}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_with_one_line_errors(lambda: _run(args), (ClientError, ProtocolError, ValueError, KeyError, OSError))
+
+
+def _run(args: argparse.Namespace) -> None:
+    keys = load_client_keys(args.keys) if args.keys else None
+    with Client(args.address, timeout=args.timeout, retries=args.retries, keys=keys) as client:
+        if args.command == "ping":
+            reply = client.ping()
+            print(f"{reply.get('server')} at {args.address}: up {reply.get('uptime_s')} s, "
+                  f"{reply.get('workers')} worker(s), {reply.get('queued')} request(s) running")
+        elif args.command == "info":
+            info = client.info()
+            print(json.dumps({"server": info.server, "devices": info.devices, "workers": info.workers,
+                              "default_model": info.default_model, "models": [m.__dict__ for m in info.models],
+                              "limits": info.limits}, indent=2))
+        else:
+            print(_generate(client, args))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Iterable, Iterator
 import torch
 from tqdm import tqdm
 
+from .cli import run_with_one_line_errors
 from .device import DeviceError, resolve_device
 from .export import FORMATS, ORIGINS, export_samples
 from .generation import CHECKPOINT_ROOT, MeshGenerator, select_model
@@ -187,15 +188,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: "list[str] | None" = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (CheckpointError, DeviceError, ValueError, OSError) as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"error: {message}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_with_one_line_errors(lambda: run(args), (CheckpointError, DeviceError, ValueError, OSError))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from backend.cli import run_with_one_line_errors
 from fid.errors import FIDError
 from fid.statistics import FID_METHODS
 
@@ -149,15 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         args, run = _images_parser().parse_args(argv[1:]), _run_images
     else:
         args, run = _evaluate_parser().parse_args(argv), _run_evaluate
-    try:
-        run(args)
-    except (FIDError, ValueError, OSError) as exc:
-        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_with_one_line_errors(lambda: run(args), (FIDError, ValueError, OSError), exit_code=2)
 
 
 if __name__ == "__main__":
