@@ -23,7 +23,7 @@ from .cli import run_with_one_line_errors
 from .device import DeviceError, resolve_device
 from .export import FORMATS, ORIGINS, export_samples
 from .generation import CHECKPOINT_ROOT, MeshGenerator, select_model
-from .models import PRESETS, CheckpointError
+from .models import PRECISIONS, PRESETS, CheckpointError, set_precision
 from .render.preview import save_generated_preview
 
 
@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "per mesh, drawn from its seed)")
     sampling.add_argument("--latents", metavar="FILE.npy",
                           help="generate from these latent vectors, shape (N, latent_dim) float")
+    sampling.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32",
+                          help="compute precision: fp32 (default, exact) or bf16 (about 2x faster on CPUs with "
+                               "AVX512-BF16, texture values differ slightly; see docs/models.md)")
     sampling.add_argument("--gpu_ids", default="auto",
                           help="'auto' (CUDA if available), '-1' for the CPU, or GPU ids such as '0' "
                                "(the first id is used) (default: auto)")
@@ -147,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     model = select_model(checkpoint=args.checkpoint, name=None if args.checkpoint else args.name,
                          which_epoch=args.which_epoch, random_init=None if args.checkpoint else args.random_init,
                          conditional=args.conditional_class, checkpoint_root=args.checkpoints_dir)
+    set_precision(model, args.precision)
     if model.untrained:
         _warn(f"WARNING: the generator is UNTRAINED ({model.source}): random weights, the meshes are noise "
               f"textures on a plain sphere. Use them for tests and benchmarks only.")

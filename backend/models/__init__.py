@@ -5,6 +5,7 @@ Public API::
     GeneratorConfig, PRESETS, Generator             # architecture (training form, original state-dict names)
     fold_generator, FoldedGenerator                 # inference form (spectral norm + BN folded)
     LoadedModel, random_init_model, default_model   # ready-to-run models
+    set_precision, PRECISIONS                       # fp32 (default) or bf16 inference
     load_model, save_model, CheckpointError         # official .pth and project .safetensors
     truncated_normal                                # latents (§4.1)
     update_ema, ema_decay                           # the EMA generator used for inference (§4.1)
@@ -18,12 +19,12 @@ from .errors import CheckpointError
 from .folding import FoldedGenerator, fold_generator
 from .generator import Generator
 from .latents import truncated_normal
-from .loaded import LoadedModel, default_model, random_init_model
+from .loaded import PRECISIONS, LoadedModel, default_model, random_init_model, set_precision
 from .symmetry import average_poles, mirror_half_width
 
 __all__ = [
     "ALL_CLASSES", "CheckpointError", "FoldedGenerator", "Generator", "GeneratorConfig", "LoadedModel",
-    "PRESETS", "average_poles", "class_names_for", "default_model", "ema_decay", "fold_generator",
-    "load_model", "mirror_half_width", "random_init_model", "resolve_config", "save_model",
+    "PRECISIONS", "PRESETS", "average_poles", "class_names_for", "default_model", "ema_decay", "fold_generator",
+    "load_model", "mirror_half_width", "random_init_model", "resolve_config", "save_model", "set_precision",
     "truncated_normal", "update_ema",
 ]

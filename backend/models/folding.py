@@ -190,6 +190,17 @@ class FoldedGenerator(nn.Module):
         (s1, m1, e1), (s2, m2, e2) = self.affine_slices[name]
         return getattr(self, name)(x, ab[:, s1:m1], ab[:, m1:e1], ab[:, s2:m2], ab[:, m2:e2])
 
+    def set_compute_dtype(self, dtype: torch.dtype) -> "FoldedGenerator":
+        """Switch the compute precision in place (float32 or bfloat16); outputs stay float32.
+
+        The same as folding with ``dtype`` (folding is done in float32 and cast at the end either way).
+        """
+        if dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"compute dtype must be torch.float32 or torch.bfloat16, got {dtype}")
+        self.to(dtype=dtype)
+        self.compute_dtype = dtype
+        return self
+
     def forward(self, z: Tensor, class_index: "Tensor | None" = None) -> tuple[Tensor, Tensor]:
         if class_index is not None and class_index.shape != z.shape[:1]:
             raise ValueError(f"class_index must have shape ({z.shape[0]},), got {tuple(class_index.shape)}")

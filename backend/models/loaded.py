@@ -58,6 +58,30 @@ def inference_module(generator: Generator) -> nn.Module:
     return fold_generator(generator.eval(), channels_last=True)
 
 
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+"""Compute precisions of the inference form. fp32 is the default and matches the original network to ~1e-5;
+bf16 is about twice as fast on CPUs with AVX512-BF16/AMX but moves texture values by up to ~0.07 (mean ~0.005)
+in [-1, 1] units (``benchmarks/bench_generator.py`` measures both)."""
+
+
+def set_precision(model: LoadedModel, precision: str) -> LoadedModel:
+    """Switch a loaded model's compute precision in place ("fp32" or "bf16"); returns the model.
+
+    Going to bf16 rounds the weights, so it is one way: asking a bf16 model for fp32 raises ValueError (load
+    the model again instead), as does an unknown precision.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    current = model.generator.compute_dtype
+    if current == PRECISIONS[precision]:
+        return model
+    if current == torch.bfloat16:
+        raise ValueError("this model's weights were already rounded to bf16; load it again for fp32")
+    model.generator.set_compute_dtype(PRECISIONS[precision])
+    model.provenance = {**model.provenance, "precision": precision}
+    return model
+
+
 def random_init_model(preset_or_config: "str | GeneratorConfig", seed: int = 0) -> LoadedModel:
     """An untrained generator (seeded PyTorch default init; the mesh head is zero so meshes are spheres).
 

@@ -113,3 +113,21 @@ def test_automatic_cpu_chunk_follows_activation_size():
     assert auto_cpu_batch_chunk(PRESETS["paper"]) == 1
     assert auto_cpu_batch_chunk(PRESETS["small"]) == 64
     assert auto_cpu_batch_chunk(PRESETS["paper"], torch.bfloat16) == 2
+
+
+def test_set_precision_switches_to_bf16_and_back():
+    """bf16 is an opt-in speed knob: outputs stay float32 and close to fp32 on most texels."""
+    from backend.models import random_init_model, set_precision
+
+    model = random_init_model("small", seed=3)
+    z = torch.randn(2, model.config.latent_dim, generator=torch.Generator().manual_seed(0)) * 0.1
+    with torch.no_grad():
+        exact, _ = model.generator(z, None)
+        set_precision(model, "bf16")
+        fast, _ = model.generator(z, None)
+    assert fast.dtype == torch.float32 and model.provenance["precision"] == "bf16"
+    assert (fast - exact).abs().mean() < 0.05 and not torch.equal(fast, exact)
+    with pytest.raises(ValueError, match="load it again"):
+        set_precision(model, "fp32")          # the weights were rounded: going back would be a lie
+    with pytest.raises(ValueError, match="unknown precision"):
+        set_precision(model, "fp8")
