@@ -3,6 +3,7 @@ Objects are built later on the main thread by :mod:`.applier` as meshes arrive.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 
 import bpy
@@ -227,8 +228,7 @@ class GAN3D_OT_regenerate(bpy.types.Operator):
                 requests.append(RequestSpec(len(members), base, model, class_name or None, truncation,
                                             texture_size or None))
                 for j, (obj, p) in enumerate(members):
-                    slots.append(Slot(Provenance(p.model, p.class_name, p.class_index, base + j, p.truncation,
-                                                 p.target_length, p.texture_size, p.untrained), replace=obj.name))
+                    slots.append(Slot(dataclasses.replace(p, seed=base + j), replace=obj.name))
         else:
             class_name, class_value = properties.class_choice(settings)
             models = {m.name: m for m in STATE.connection.info.models}
@@ -237,10 +237,15 @@ class GAN3D_OT_regenerate(bpy.types.Operator):
                 model = models.get(p.model)  # None: the server no longer has it and will say so
                 class_index = model.classes.index(class_name) if model and class_name in model.classes else -1
                 requests.append(RequestSpec(1, p.seed, p.model, class_value, p.truncation, p.texture_size or None))
-                slots.append(Slot(Provenance(p.model, class_name, class_index, p.seed, p.truncation,
-                                             p.target_length, p.texture_size, p.untrained), replace=obj.name))
-        _submit(context, f"Regenerate {len(slots)} object{'s' if len(slots) > 1 else ''}", slots, requests, worker)
+                slots.append(Slot(dataclasses.replace(p, class_name=class_name, class_index=class_index),
+                                  replace=obj.name))
+        _submit(context, _objects_label("Regenerate", len(slots)), slots, requests, worker)
         return {"FINISHED"}
+
+
+def _objects_label(verb: str, count: int) -> str:
+    """The job's title in the panel, e.g. "Regenerate 3 objects"."""
+    return f"{verb} {count} object{'s' if count > 1 else ''}"
 
 
 class GAN3D_OT_reproduce(bpy.types.Operator):
@@ -262,7 +267,7 @@ class GAN3D_OT_reproduce(bpy.types.Operator):
             p = object_properties.read(obj)
             requests.append(RequestSpec(1, p.seed, p.model, _class_request(p), p.truncation, p.texture_size or None))
             slots.append(Slot(p, replace=obj.name))
-        _submit(context, f"Reproduce {len(slots)} object{'s' if len(slots) > 1 else ''}", slots, requests, worker)
+        _submit(context, _objects_label("Reproduce", len(slots)), slots, requests, worker)
         return {"FINISHED"}
 
 
