@@ -115,6 +115,26 @@ def _keep_first(items: Iterable, limit: int, kept: list) -> Iterator:
         yield item
 
 
+def _dataset_preview_poses(dataset: "str | None", count: int, seed: int):
+    """Poses for the preview grid as the original drew them (§1.5): ``count`` records of the ``--dataset``
+    collection (a folder, or ``datasets/<name>``), drawn without replacement from ``seed``; z0 is ignored as in
+    the original's previews. None (random views) when no such collection with poses is on disk."""
+    if not dataset:
+        return None
+    folder = next((p for p in (Path(dataset), Path("datasets") / dataset) if (p / "index.jsonl").is_file()
+                   or (p / "index.json").is_file()), None)
+    if folder is None:
+        return None
+    import numpy as np
+
+    from training.data import load_collection, render_poses  # CLI glue: the library layers stay independent
+    posed = [r.pose for r in load_collection(folder, check="none").records if r.pose is not None]
+    if len(posed) < count:
+        return None
+    chosen = np.random.default_rng(seed).choice(len(posed), size=count, replace=False)
+    return render_poses([posed[i] for i in chosen]).without_perspective()
+
+
 def _is_gpu_id_list(spec: str) -> bool:
     """True for the original project's ``--gpu_ids`` form ("0", "0,1,2,3")."""
     parts = [part.strip() for part in str(spec).split(",") if part.strip()]
@@ -182,9 +202,10 @@ def run(args: argparse.Namespace) -> int:
                                  args.format, args.target_length, args.origin, metadata=metadata,
                                  on_mesh=lambda n: progress.update(1))
     if previewed:  # §1.5 preview grid output/NAME.png next to the mesh folder (ENG-RENDER: backend.render.preview)
+        poses = _dataset_preview_poses(args.dataset, len(previewed), args.seed)
         preview = save_generated_preview(out_dir.parent / f"{out_dir.name}.png", previewed, generator.template,
-                                         seed=args.seed)
-        print(f"wrote preview grid {preview}")
+                                         seed=args.seed, poses=poses)
+        print(f"wrote preview grid {preview} ({'poses of ' + args.dataset if poses is not None else 'random views'})")
     print(f"wrote {summary.count} meshes ({args.format}) to {out_dir} on {generator.device}"
           f"{' [UNTRAINED model]' if model.untrained else ''}; details in {summary.manifest}")
     return 0
