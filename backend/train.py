@@ -8,8 +8,14 @@ Data commands (training/data, training/synth):
     python -m backend.train data sheet datasets/toycars --out toycars.png
     python -m backend.train data import cub --root CUB_200_2011 --cmr-root cub_cache --out datasets/cub_train
 
-Later stages add their own groups. This module only parses arguments, calls the libraries and prints;
-errors are one line on stderr with a non-zero exit status.
+Training stages register their own groups from ``training/<stage>/cli.py`` (see ``STAGE_MODULES``):
+
+    python -m backend.train gan --pseudogt DIR --out runs/NAME [--preset cpu|paper] [--resume]
+    python -m backend.train recon pseudogt --from-truth --collection DIR --out DIR
+
+A stage module defines ``register(subparsers) -> StageCommands``; a group may name a default command so that
+``python -m backend.train recon --collection ...`` means ``recon train --collection ...``. This module only
+parses arguments, calls the libraries and prints; errors are one line on stderr with a non-zero exit status.
 """
 from __future__ import annotations
 
@@ -179,12 +185,54 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Stage modules, in pipeline order; each has ``register(subparsers)`` returning its ``StageCommands``.
+STAGE_MODULES = (
+    "training.templates.cli",
+    "training.poses.cli",
+    "training.recon.cli",
+    "training.gan.cli",
+    "training.pipeline.cli",
+)
+
+
+def _stage_modules():
+    import importlib
+
+    for name in STAGE_MODULES:
+        try:
+            yield importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue  # that stage is not part of this checkout
+            raise
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, set[str]]]]:
+    """The parser and, per group with a default command, (default command, its command names)."""
     parser = argparse.ArgumentParser(prog="python -m backend.train", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log loader details")
     sub = parser.add_subparsers(dest="group", required=True)
     _add_data_commands(sub)
-    return parser
+    defaults: dict[str, tuple[str, set[str]]] = {}
+    for module in _stage_modules():
+        commands = module.register(sub)
+        if commands is not None and commands.default is not None:
+            defaults[commands.group] = (commands.default, set(commands.commands))
+    return parser, defaults
+
+
+def _with_default_command(argv: list[str], defaults: dict[str, tuple[str, set[str]]]) -> list[str]:
+    """Insert a group's default command when the user typed options right after the group name."""
+    for i, word in enumerate(argv):
+        if word.startswith("-"):
+            continue  # global options such as -v
+        if word in defaults:
+            default, names = defaults[word]
+            rest = argv[i + 1:]
+            if not rest or (rest[0] not in names and rest[0] not in ("-h", "--help")):
+                return argv[:i + 1] + [default] + rest
+        return argv
+    return argv
 
 
 def _interrupt(signum, frame) -> None:
@@ -192,7 +240,9 @@ def _interrupt(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser, defaults = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_with_default_command(argv, defaults))
     # `kill` (SIGTERM) stops as cleanly as Ctrl-C: finished work is kept and indexed.
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")

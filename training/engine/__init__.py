@@ -1,0 +1,27 @@
+"""The small engine every training stage shares (poses, recon, pseudo-GT, GAN).
+
+Public API::
+
+    from training.engine import (atomic_save, load_state, save_training_state, load_training_state,
+                                 StateFileError, Distributed, init_distributed, RunLog, seed_everything)
+
+* Checkpoints: safetensors tensors + JSON metadata, written to a temporary file, fsynced and renamed, so a
+  ``kill -9`` or a full disk never leaves a half-written file under the final name. No pickle anywhere.
+* Optimiser state is flattened into tensors + JSON (``optimizer_to_tensors`` / ``optimizer_from_tensors``).
+* ``Distributed``: torchrun / DDP set-up (NCCL on CUDA, gloo on CPU), rank-0-only side effects.
+* ``RunLog``: JSONL metrics, a loss-curve PNG (matplotlib), TensorBoard events when the package is installed.
+
+Importing this package imports torch but neither bpy nor the inference server.
+"""
+from .checkpoint import (StateFileError, atomic_save, atomic_write_json, load_state, load_training_state,
+                         optimizer_from_tensors, optimizer_to_tensors, rng_from_tensors, rng_to_tensors,
+                         save_training_state)
+from .distributed import Distributed, init_distributed
+from .runlog import RunLog, plot_curves
+from .seeding import seed_everything
+
+__all__ = [
+    "Distributed", "RunLog", "StateFileError", "atomic_save", "atomic_write_json", "init_distributed",
+    "load_state", "load_training_state", "optimizer_from_tensors", "optimizer_to_tensors", "plot_curves",
+    "rng_from_tensors", "rng_to_tensors", "save_training_state", "seed_everything",
+]
