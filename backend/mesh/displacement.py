@@ -2,8 +2,16 @@
 
 The generator predicts a (B, 3, H, W) map (32 × 32 for every released model); each sampled vertex reads it by
 bilinear UV lookup and uses the three values (d0, d1, d2) as an offset d0·n + d1·t + d2·b in the tangent frame of
-the *undeformed* sphere: n = radial direction, t = normalize(n × (0, 1, 0)), b = n × t (at the poles t = b = 0,
-so poles move only radially).
+the *undeformed* sphere: n = radial direction, t = normalize(n × (0, 1, 0)), b = n × t, with the original's
+``normalize(x) = x / max(‖x‖, 1e-12)``.
+
+Poles: the original ``uvsphere_31rings.obj`` stores its poles a micro-unit off the y axis, at (−1e-6, 1, 1e-6) and
+(0, −1, 1e-6). That makes n × (0, 1, 0) tiny but not zero, so the original gives each pole a definite frame
+(north: t = (−1, 0, −1)/√2, b ≈ (−1, 0, 1)/√2; south: t = (−1, 0, 0), b ≈ (0, 0, −1)) and the released models,
+trained with it, move their poles sideways (in z; in symmetric mode the x offset is zeroed on the plane). The template
+keeps exact poles for rendering; only the frames are built from the original file's pole coordinates
+(:data:`ORIGINAL_POLES`). For a template without known file coordinates (the 16-ring sphere) the poles are exact,
+t = b = 0 there and the poles move only radially.
 
 Lookup conventions (equivalent to the original's circular-pad + ``grid_sample(align_corners=True)`` trick, but
 written as an explicit 4-tap gather so it is exact, deterministic and cheap):
@@ -49,14 +57,44 @@ class _SamplingPlan:
 _PLANS: dict[tuple, _SamplingPlan] = {}
 
 
+#: Pole positions (north, south) in the original ``mesh_templates/uvsphere_31rings.obj``, by ring count. Used only
+#: to build tangent frames (see the module docstring); values as the file writes them, read as float32 like the
+#: original loader.
+ORIGINAL_POLES: dict[int, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    31: ((-0.000001, 1.0, 0.000001), (0.0, -1.0, 0.000001)),
+}
+
+_NORMALIZE_EPS = 1e-12  # torch.nn.functional.normalize's default
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    """Row-wise x / max(‖x‖, 1e-12): torch's F.normalize, so a zero vector stays zero."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), _NORMALIZE_EPS)
+
+
 def tangent_frames(points: np.ndarray) -> np.ndarray:
-    """(N, 3) unit-sphere points -> (N, 3, 3) frames [n, t, b] (§2.4 step 3); t = b = 0 at the poles."""
-    normal = points / np.linalg.norm(points, axis=1, keepdims=True)
-    tangent = np.cross(normal, np.array([0.0, 1.0, 0.0]))
-    length = np.linalg.norm(tangent, axis=1, keepdims=True)
-    tangent = np.where(length > 1e-8, tangent / np.maximum(length, 1e-12), 0.0)
+    """(N, 3) sphere points -> (N, 3, 3) float64 frames [n, t, b] (§2.4 step 3), the original's formula.
+
+    n = normalize(p), t = normalize(n × (0, 1, 0)), b = n × t. A point exactly on the y axis gets t = b = 0; a point
+    a micro-unit off it (the original file's poles) gets a definite unit t.
+    """
+    normal = _normalize(np.asarray(points, dtype=np.float64))
+    tangent = _normalize(np.cross(normal, np.array([0.0, 1.0, 0.0])))
     bitangent = np.cross(normal, tangent)
     return np.stack([normal, tangent, bitangent], axis=1)
+
+
+def frame_points(template: MeshTemplate) -> np.ndarray:
+    """(V, 3) float64: the template's vertices with the poles moved to the original file's coordinates, if known.
+
+    These are the points whose tangent frames the displacement uses; the mesh itself keeps ``template.vertices``.
+    """
+    points = template.vertices.astype(np.float64)
+    poles = ORIGINAL_POLES.get(template.rings)
+    if poles is not None:
+        north, south = np.asarray(poles, dtype=np.float32).astype(np.float64)
+        points[template.north_pole], points[template.south_pole] = north, south
+    return points
 
 
 def _bilinear_taps(column: np.ndarray, row: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,8 +133,8 @@ def _build_plan(template: MeshTemplate, height: int, width: int, symmetric: bool
         column_offset = 0.0
     uv = template.vertex_uvs[sampled].astype(np.float64)
     taps, weights = _bilinear_taps(uv[:, 0] * width + column_offset, (1 - uv[:, 1]) * (height - 1), height, width)
-    return dict(taps=taps, weights=weights, frames=tangent_frames(vertices[sampled]), source=source, sign=sign,
-                rest=vertices)
+    frames = tangent_frames(frame_points(template)[sampled])
+    return dict(taps=taps, weights=weights, frames=frames, source=source, sign=sign, rest=vertices)
 
 
 def _plan(template: MeshTemplate, height: int, width: int, symmetric: bool, device: torch.device,
