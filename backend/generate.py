@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--random_init", choices=sorted(PRESETS), metavar="CONFIG",
                        help=f"use an UNTRAINED generator of this config ({', '.join(sorted(PRESETS))}); "
                             "for tests and benchmarks only")
-    model.add_argument("--dataset", help="dataset of the model (accepted for compatibility; recorded in samples.json)")
+    model.add_argument("--dataset", help="dataset of the model (recorded in samples.json; a collection folder on disk "
+                                         "gives the preview grid its object-frame poses)")
     model.add_argument("--conditional_class", action="store_true",
                        help="the model is class-conditional (with --random_init: build a 13-class model)")
 
@@ -116,23 +117,38 @@ def _keep_first(items: Iterable, limit: int, kept: list) -> Iterator:
 
 
 def _dataset_preview_poses(dataset: "str | None", count: int, seed: int):
-    """Poses for the preview grid as the original drew them (§1.5): ``count`` records of the ``--dataset``
-    collection (a folder, or ``datasets/<name>``), drawn without replacement from ``seed``; z0 is ignored as in
-    the original's previews. None (random views) when no such collection with poses is on disk."""
+    """Poses for the preview grid as the original drew them (§1.5), and what the grid shows.
+
+    ``count`` records of the ``--dataset`` collection (a folder, or ``datasets/<name>``) that carry a pose in the
+    object frame, drawn without replacement from ``seed`` (in passes over the collection when it has fewer), each
+    pose carried into its record's square crop — the frame the generator is trained and evaluated in
+    (``fid.generated.crop_pose``). z0 is ignored as in the original's previews.
+    Returns (render poses or None, label): None means random views, and the label then says why the collection's
+    poses were not used (e.g. CMR poses of CUB/P3D are in the ``cmr_sfm`` frame, not the object frame).
+    """
     if not dataset:
-        return None
-    folder = next((p for p in (Path(dataset), Path("datasets") / dataset) if (p / "index.jsonl").is_file()
-                   or (p / "index.json").is_file()), None)
+        return None, "random views"
+    from fid.real import is_collection  # CLI glue: the library layers stay independent
+
+    folder = next((p for p in (Path(dataset), Path("datasets") / dataset) if is_collection(p)), None)
     if folder is None:
-        return None
+        return None, f"random views: no collection folder {dataset} or datasets/{dataset}"
     import numpy as np
 
-    from training.data import load_collection, render_poses  # CLI glue: the library layers stay independent
-    posed = [r.pose for r in load_collection(folder, check="none").records if r.pose is not None]
-    if len(posed) < count:
-        return None
-    chosen = np.random.default_rng(seed).choice(len(posed), size=count, replace=False)
-    return render_poses([posed[i] for i in chosen]).without_perspective()
+    from fid.generated import crop_pose
+    from training.data import load_collection, render_poses
+
+    with_pose = [r for r in load_collection(folder, check="none").records if r.pose is not None]
+    posed = [r for r in with_pose if r.pose.frame == "object"]
+    if not posed:
+        frames = sorted({r.pose.frame for r in with_pose})
+        why = (f"its poses are in the {' / '.join(frames)} frame, not the object frame; estimate poses first"
+               if frames else "none of its records has a pose")
+        return None, f"random views: {folder}: {why}"
+    rng = np.random.default_rng(seed)
+    passes = -(-count // len(posed))
+    chosen = np.concatenate([rng.permutation(len(posed)) for _ in range(passes)])[:count]
+    return render_poses([crop_pose(posed[i]) for i in chosen]).without_perspective(), f"poses of {folder}"
 
 
 def _is_gpu_id_list(spec: str) -> bool:
@@ -202,10 +218,10 @@ def run(args: argparse.Namespace) -> int:
                                  args.format, args.target_length, args.origin, metadata=metadata,
                                  on_mesh=lambda n: progress.update(1))
     if previewed:  # §1.5 preview grid output/NAME.png next to the mesh folder (ENG-RENDER: backend.render.preview)
-        poses = _dataset_preview_poses(args.dataset, len(previewed), args.seed)
+        poses, shows = _dataset_preview_poses(args.dataset, len(previewed), args.seed)
         preview = save_generated_preview(out_dir.parent / f"{out_dir.name}.png", previewed, generator.template,
                                          seed=args.seed, poses=poses)
-        print(f"wrote preview grid {preview} ({'poses of ' + args.dataset if poses is not None else 'random views'})")
+        print(f"wrote preview grid {preview} ({shows})")
     print(f"wrote {summary.count} meshes ({args.format}) to {out_dir} on {generator.device}"
           f"{' [UNTRAINED model]' if model.untrained else ''}; details in {summary.manifest}")
     return 0

@@ -169,9 +169,9 @@ def test_preview_grid_uses_the_dataset_poses(tmp_path, capsys):
     image = np.zeros((32, 32, 3), np.uint8)
     mask = np.zeros((32, 32), bool)
     mask[8:24, 8:24] = True
-    half_size = Pose(q=np.array([1.0, 0.0, 0.0, 0.0]), s=0.25, t=np.zeros(2))   # small: lots of white around it
+    small = Pose(q=np.array([1.0, 0.0, 0.0, 0.0]), s=0.1, t=np.zeros(2))   # ~0.2 in the crop: white around it
     records = [Record(id=f"r{i}", image_path=None, image_size=(32, 32), bbox=(8.0, 8.0, 24.0, 24.0), class_index=3,
-                      class_name="car", source="folder", image_array=image, mask_array=mask, pose=half_size)
+                      class_name="car", source="folder", image_array=image, mask_array=mask, pose=small)
                for i in range(2)]
     write_collection(tmp_path / "posed", records, class_names=["car"])
     common = ["--random_init", "small", "--how_many", "2", "--gpu_ids", "-1", "--seed", "1"]
@@ -180,5 +180,44 @@ def test_preview_grid_uses_the_dataset_poses(tmp_path, capsys):
     assert main([*common, "--out", str(tmp_path / "without")]) == 0
     with_poses = np.asarray(Image.open(tmp_path / "with.png").convert("L"))
     random_views = np.asarray(Image.open(tmp_path / "without.png").convert("L"))
-    # scale 0.25 leaves most of each tile white background; random views fill ~80 % of the frame
+    # a small object leaves most of each tile white background; random views fill ~80 % of the frame
     assert (with_poses > 250).mean() > 0.85 > (random_views > 250).mean()
+
+
+def _posed_collection(root, frame):
+    """Two 40 x 80 records whose 20 x 20 box sits right of centre, pose t = 0, s = 0.2 in the image frame."""
+    from training.data import Pose, Record, write_collection
+
+    image = np.zeros((40, 80, 3), np.uint8)
+    mask = np.zeros((40, 80), bool)
+    mask[10:30, 40:60] = True
+    pose = Pose(q=(1.0, 0.0, 0.0, 0.0), s=0.2, t=(0.0, 0.0), frame=frame)
+    records = [Record(id=f"r{i}", image_path=None, image_size=(40, 80), bbox=(40.0, 10.0, 60.0, 30.0),
+                      class_index=0, class_name="car", source="folder", image_array=image, mask_array=mask, pose=pose)
+               for i in range(2)]
+    write_collection(root, records, class_names=["car"])
+    return root
+
+
+def test_preview_poses_are_carried_into_the_crop_frame(tmp_path):
+    """The image-frame pose becomes the crop's (what the generator is trained under); 3 meshes from 2 records."""
+    from backend.generate import _dataset_preview_poses
+
+    poses, shows = _dataset_preview_poses(str(_posed_collection(tmp_path / "posed", "object")), 3, seed=0)
+    assert shows.startswith("poses of") and poses.z0 is None and poses.q.shape == (3, 4)
+    # square crop: 20 px box + 5 % padding per side -> 22 px from x0 = 39, y0 = 9; L = max(40, 80) = 80
+    torch.testing.assert_close(poses.s, torch.full((3, 1), 0.2 * 80 / 22))
+    torch.testing.assert_close(poses.t, torch.tensor([[-20 / 22, 0.0]]).expand(3, 2))
+
+
+def test_preview_ignores_poses_outside_the_object_frame(tmp_path, capsys):
+    """CMR poses (CUB / P3D) are in CMR's SfM frame: random views, and the output says why."""
+    from backend.generate import _dataset_preview_poses
+
+    folder = _posed_collection(tmp_path / "cmr", "cmr_sfm")
+    poses, shows = _dataset_preview_poses(str(folder), 2, seed=0)
+    assert poses is None and "cmr_sfm frame, not the object frame" in shows
+    common = ["--random_init", "small", "--how_many", "2", "--gpu_ids", "-1", "--preview_max", "2"]
+    assert main([*common, "--dataset", str(folder), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "random views" in out and "cmr_sfm" in out and (tmp_path / "out.png").is_file()
