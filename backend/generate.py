@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--out", metavar="DIR", help="output folder (default: output/NAME)")
     output.add_argument("--format", choices=FORMATS, default="obj", help="obj (OBJ+MTL+PNG, default) or glb")
     output.add_argument("--target_length", type=float, metavar="M",
-                        help="scale each mesh so its front-back length is M metres (default: model units, ~[-1, 1])")
+                        help="scale each mesh so its longest horizontal side (a car: front to back) is M metres "
+                             "(default: model units, ~[-1, 1])")
     output.add_argument("--origin", choices=ORIGINS, default="object",
                         help="'object' keeps the model's origin; 'bottom' puts it at the bottom centre")
     output.add_argument("--preview_max", type=int, default=64, metavar="N",

@@ -34,7 +34,8 @@ class Layout:
 
 
 def footprint_diameter(target_length: float, random_yaw: bool) -> float:
-    """Diameter (m) of ground needed by one object scaled so its longest horizontal side is ``target_length``.
+    """Diameter (m) of ground needed by one object scaled to ``target_length`` (its longest horizontal side, the
+    definition in ``protocol/sizing.py``).
 
     The footprint is inside a ``target_length`` square; a square turned by any yaw stays inside a circle of
     diameter ``target_length · √2``. Without random yaw objects keep their axes, so ``target_length`` suffices.
@@ -186,18 +187,19 @@ def normalisation(vertices: np.ndarray, target_length: float) -> tuple[float, np
 
     Args:
         vertices: (V, 3) float object-frame coordinates (z up, roughly in [−1, 1]).
-        target_length: wanted longest horizontal side (m), > 0.
+        target_length: wanted length (m), > 0: the longest horizontal side, as ``protocol.sizing`` defines it for
+            the exporters too.
     Returns:
         (scale, offset (3,)) with ``scale · vertices + offset`` spanning ``target_length`` along its longer
         horizontal axis, centred on x = y = 0, and resting on z = 0.
     """
-    if not target_length > 0:
-        raise PlacementError(f"target length must be positive (got {target_length})")
+    from .protocol.sizing import length_scale  # deferred: the vendored protocol package needs pyzmq on the path
+
     v = np.asarray(vertices, dtype=np.float64)
+    try:
+        scale = length_scale(v, target_length)
+    except ValueError as exc:
+        raise PlacementError(str(exc)) from None
     low, high = v.min(axis=0), v.max(axis=0)
-    horizontal = float(max(high[0] - low[0], high[1] - low[1]))
-    if horizontal <= 0:
-        raise PlacementError("the generated mesh is degenerate (zero horizontal size)")
-    scale = target_length / horizontal
     centre = np.array([(low[0] + high[0]) / 2.0, (low[1] + high[1]) / 2.0, low[2]])
     return scale, -scale * centre

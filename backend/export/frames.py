@@ -13,6 +13,8 @@ from typing import Literal
 
 import numpy as np
 
+from backend.protocol.sizing import length_scale
+
 Origin = Literal["object", "bottom"]
 ORIGINS = ("object", "bottom")
 
@@ -37,8 +39,10 @@ def y_up_to_object(vertices: np.ndarray) -> np.ndarray:
 def place_in_world(vertices: np.ndarray, target_length: float | None = None, origin: Origin = "object") -> np.ndarray:
     """Scale and move object-frame vertices for export; returns a new (N, 3) float64 array (object frame).
 
-    target_length: if given, the mesh is scaled uniformly so its front-back extent (along y) equals this many
-        metres (Blender units), e.g. 4.5 for a car. None keeps the generator's units (roughly [-1, 1]).
+    target_length: if given, the mesh is scaled uniformly so its longest horizontal side (max of the x and y
+        extents; a car's front-back length) is this many metres (Blender units), e.g. 4.5 for a car; the one
+        definition, shared with the add-on, is ``backend.protocol.sizing``. None keeps the generator's units
+        (roughly [-1, 1]).
     origin: "object" keeps the object frame's origin (the sphere's centre); "bottom" moves the origin to the
         bottom centre of the bounding box (x and y centred, lowest point at z = 0), so the object stands on the
         ground plane where it is placed.
@@ -49,12 +53,7 @@ def place_in_world(vertices: np.ndarray, target_length: float | None = None, ori
     if origin not in ORIGINS:
         raise ValueError(f"origin must be one of {ORIGINS}, got {origin!r}")
     if target_length is not None:
-        if not np.isfinite(target_length) or target_length <= 0:
-            raise ValueError(f"target_length must be a positive number of metres, got {target_length!r}")
-        extent = float(points[:, 1].max() - points[:, 1].min())
-        if extent <= 0:
-            raise ValueError("cannot scale to a target length: the mesh has no front-back extent")
-        points = points * (target_length / extent)
+        points = points * length_scale(points, target_length)
     if origin == "bottom":
         low, high = points.min(axis=0), points.max(axis=0)
         points = points - np.array([(low[0] + high[0]) / 2, (low[1] + high[1]) / 2, low[2]])

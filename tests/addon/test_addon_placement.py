@@ -84,7 +84,16 @@ def test_along_polyline_spacing_and_heading():
         placement.along_polyline(10, path, 5.0)
 
 
-def test_normalisation_puts_origin_at_bottom_centre_and_scales_length():
+@pytest.fixture(scope="module")
+def vendored_protocol():
+    """blender_addon/protocol/ (git-ignored), the add-on's verbatim copy of backend/protocol/, as build_addon.py
+    makes it for a development install."""
+    import build_addon
+
+    return build_addon.vendor_protocol()
+
+
+def test_normalisation_puts_origin_at_bottom_centre_and_scales_length(vendored_protocol):
     rng = np.random.default_rng(1)
     v = rng.uniform(-1, 1, (962, 3)) * [0.4, 1.0, 0.5] + [0.1, -0.2, 0.3]
     scale, offset = placement.normalisation(v, 4.5)
@@ -94,8 +103,23 @@ def test_normalisation_puts_origin_at_bottom_centre_and_scales_length():
     assert lo[2] == pytest.approx(0.0, abs=1e-12)
     assert (lo[0] + hi[0]) / 2 == pytest.approx(0.0, abs=1e-12)
     assert (lo[1] + hi[1]) / 2 == pytest.approx(0.0, abs=1e-12)
-    with pytest.raises(placement.PlacementError):
+    with pytest.raises(placement.PlacementError, match="positive number of metres"):
         placement.normalisation(v, 0.0)
+    with pytest.raises(placement.PlacementError, match="no horizontal size"):
+        placement.normalisation(np.zeros((4, 3)), 4.5)
+
+
+@pytest.mark.parametrize("extent", [(0.4, 1.0, 0.5), (1.0, 0.4, 0.5), (0.3, 0.3, 2.0)])
+def test_addon_and_exporters_agree_on_target_length(vendored_protocol, extent):
+    """One definition of target_length (protocol/sizing.py): the add-on's scale is the exported files' scale,
+    whichever horizontal side is longer; the height never counts."""
+    from backend.export import place_in_world
+
+    v = np.random.default_rng(2).uniform(-1, 1, (962, 3)) * extent
+    scale, _ = placement.normalisation(v, 4.5)
+    exported = place_in_world(v, target_length=4.5)
+    np.testing.assert_allclose(exported, v * scale, rtol=1e-12)
+    assert np.ptp(exported[:, :2], axis=0).max() == pytest.approx(4.5)
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -94,7 +94,7 @@ def test_export_is_byte_identical(sample, tmp_path, file_format):
 def test_target_length_and_bottom_origin(sample, tmp_path):
     t, vertices, texture = sample
     placed = place_in_world(vertices, target_length=4.5, origin="bottom")
-    assert np.isclose(np.ptp(placed[:, 1]), 4.5)
+    assert np.isclose(np.ptp(placed[:, :2], axis=0).max(), 4.5)                  # longest horizontal side
     assert np.isclose(placed[:, 2].min(), 0.0)
     assert np.isclose(placed[:, 0].min(), -placed[:, 0].max()) and np.isclose(placed[:, 1].min(), -placed[:, 1].max())
     ratio = np.ptp(placed, axis=0) / np.ptp(vertices.astype(np.float64), axis=0)
@@ -102,7 +102,17 @@ def test_target_length_and_bottom_origin(sample, tmp_path):
     (obj_path, _, _) = export_mesh(tmp_path, "car", vertices, texture, t, "obj", target_length=4.5, origin="bottom")
     mesh = trimesh.load(obj_path, process=False)
     reread = y_up_to_object(mesh.vertices)
-    assert abs(np.ptp(reread[:, 1]) - 4.5) < 1e-5 and abs(reread[:, 2].min()) < 1e-5
+    assert abs(np.ptp(reread[:, :2], axis=0).max() - 4.5) < 1e-5 and abs(reread[:, 2].min()) < 1e-5
+
+
+def test_target_length_is_the_longest_horizontal_side():
+    """One definition (backend.protocol.sizing): a wide object is scaled by its width, a long one by its length;
+    the height never counts."""
+    box = np.array([[x, y, z] for x in (-1.0, 1.0) for y in (-0.5, 0.5) for z in (0.0, 3.0)])   # 2 wide, 1 long, 3 high
+    np.testing.assert_allclose(np.ptp(place_in_world(box, target_length=4.0), axis=0), [4.0, 2.0, 6.0])
+    np.testing.assert_allclose(np.ptp(place_in_world(box[:, [1, 0, 2]], target_length=4.0), axis=0), [2.0, 4.0, 6.0])
+    with pytest.raises(ValueError, match="no horizontal size"):
+        place_in_world(np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), target_length=4.0)
 
 
 def test_bad_inputs_are_rejected(sample, tmp_path):
