@@ -116,7 +116,8 @@ class Broker:
         self._bind_front()
 
     def _spawn(self, index: int) -> subprocess.Popen:
-        config = WorkerConfig(index=index, endpoint=self._back_endpoint, device=self.config.device, models=self.specs)
+        config = WorkerConfig(index=index, endpoint=self._back_endpoint, device=self.config.device, models=self.specs,
+                              precision=self.config.precision)
         env = os.environ.copy()
         # Idle OpenMP threads sleep instead of spinning: the server shares the CPU with Blender and its own
         # broker, and spinning threads made single-mesh latency several times worse on a busy machine.
@@ -160,9 +161,9 @@ class Broker:
                                    f"pick another address with --bind") from None
         self.front = front
         self.address = front.getsockopt_string(zmq.LAST_ENDPOINT)
-        log.info("serving %s on %s (%d worker(s) on %s, max batch %d%s)", ", ".join(m["name"] for m in self.models),
+        log.info("serving %s on %s (%d worker(s) on %s, max batch %d, %s%s)", ", ".join(m["name"] for m in self.models),
                  self.address, len(self.workers), ", ".join(w.device for w in self.workers), self.config.max_batch,
-                 ", CURVE" if self.config.keys_dir else "")
+                 self.config.precision, ", CURVE" if self.config.keys_dir else "")
 
     def close(self) -> None:
         """Fail the requests still running, stop the workers, close everything. Idempotent."""

@@ -5,6 +5,10 @@ from dataclasses import dataclass, field
 
 from backend.protocol import DEFAULT_ADDRESS
 
+#: Compute precisions a server can run its models in (the keys of ``backend.models.PRECISIONS``, written out here
+#: so the broker need not import torch).
+PRECISION_CHOICES = ("fp32", "bf16")
+
 
 @dataclass
 class ServerConfig:
@@ -15,6 +19,8 @@ class ServerConfig:
     client counts as "not reading" and its requests pause (a 512² mesh is ~780 KB, so the default 64
     bounds that queue to ~50 MB per client). client_sndbuf: kernel send buffer per client connection in
     bytes (0 = the OS default, which autotunes up to a few MB). startup_timeout: seconds to wait for the workers to load.
+    precision: compute precision of every model, "fp32" (default, exact) or "bf16" (about twice as fast on CPUs
+    with AVX512-BF16; texture values move by a few 8-bit levels, see docs/models.md).
     """
 
     bind: str = DEFAULT_ADDRESS
@@ -28,6 +34,7 @@ class ServerConfig:
     client_hwm: int = 64
     client_sndbuf: int = 0
     startup_timeout: float = 600.0
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if not 1 <= self.workers <= 64:
@@ -36,5 +43,7 @@ class ServerConfig:
             raise ValueError(f"--max_batch must be in [1, 256], got {self.max_batch}")
         if not 1 <= self.client_hwm <= 100_000:
             raise ValueError(f"--client_hwm must be in [1, 100000], got {self.client_hwm}")
+        if self.precision not in PRECISION_CHOICES:
+            raise ValueError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.precision!r}")
         if self.bind.startswith("tcp://") and self.bind.endswith(":0"):
             self.bind = self.bind[:-2] + ":*"   # ZeroMQ's spelling of "any free port"

@@ -28,22 +28,23 @@ log = logging.getLogger("gan3d.server.worker")
 
 @dataclass
 class WorkerConfig:
-    """What a worker needs: its index, the broker's private endpoint, a device and the models."""
+    """What a worker needs: its index, the broker's private endpoint, a device, the models and their precision."""
 
     index: int
     endpoint: str
     device: str
     models: list[ModelSpec] = field(default_factory=list)
+    precision: str = "fp32"
 
     def to_json(self) -> str:
         return json.dumps({"index": self.index, "endpoint": self.endpoint, "device": self.device,
-                           "models": [m.to_dict() for m in self.models]})
+                           "models": [m.to_dict() for m in self.models], "precision": self.precision})
 
     @classmethod
     def from_json(cls, text: str) -> "WorkerConfig":
         data = json.loads(text)
         return cls(index=data["index"], endpoint=data["endpoint"], device=data["device"],
-                   models=[ModelSpec(**m) for m in data["models"]])
+                   models=[ModelSpec(**m) for m in data["models"]], precision=data.get("precision", "fp32"))
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -71,13 +72,14 @@ class Worker:
 
     def __init__(self, config: WorkerConfig, socket: zmq.Socket):
         from backend.generation import MeshGenerator
+        from backend.models import set_precision
         self.config = config
         self.socket = socket
         self.generators = {}
         self.descriptions = []
         device = worker_device(config.device, config.index)
         for spec in config.models:
-            loaded = load_spec(spec)
+            loaded = set_precision(load_spec(spec), config.precision)   # bf16: recorded in the model's provenance
             self.generators[spec.name] = MeshGenerator(loaded, device=device)
             self.descriptions.append(describe_model(spec.name, loaded))
         first = next(iter(self.generators.values()))
