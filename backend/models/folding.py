@@ -140,7 +140,7 @@ class FoldedResBlock(nn.Module):
 class FoldedGenerator(nn.Module):
     """Inference-only generator; same forward signature and outputs as ``Generator.eval()``.
 
-    forward(z (B, latent_dim) float32, class_index (B,) int64 | None)
+    forward(z (B, latent_dim) float32, class_index (B,) int64 | (B, n_classes) float class vectors | None)
       -> texture (B, 3, T, T) in [-1, 1], displacement (B, 3, M, M).
     Built by :func:`fold_generator`; holds no batch-norm state and no spectral-norm vectors. Inference
     only (in-place ops, no autograd): optimise latents through the training-form ``Generator`` instead.
@@ -202,7 +202,7 @@ class FoldedGenerator(nn.Module):
         return self
 
     def forward(self, z: Tensor, class_index: "Tensor | None" = None) -> tuple[Tensor, Tensor]:
-        if class_index is not None and class_index.shape != z.shape[:1]:
+        if class_index is not None and class_index.shape[:1] != z.shape[:1]:   # (B,) indices or (B, C) vectors
             raise ValueError(f"class_index must have shape ({z.shape[0]},), got {tuple(class_index.shape)}")
         if z.device.type == "cpu" and z.dim() == 2 and z.shape[0] > self.cpu_batch_chunk:
             # On CPUs the high-resolution activations of a large batch fall out of cache (a quarter GB per

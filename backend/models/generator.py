@@ -26,7 +26,11 @@ def upsample(x: Tensor) -> Tensor:
 
 def condition_vector(config: GeneratorConfig, z: Tensor, class_index: "Tensor | None",
                      embedding: "nn.Embedding | None") -> Tensor:
-    """Validate inputs and build E: (B, latent_dim) or (B, latent_dim + class_embedding_dim)."""
+    """Validate inputs and build E: (B, latent_dim) or (B, latent_dim + class_embedding_dim).
+
+    class_index: (B,) int class indices, or (B, n_classes) float class vectors whose embedding is the weighted
+    sum of the class embeddings (a one-hot row gives exactly that class's embedding).
+    """
     if z.dim() != 2 or z.shape[1] != config.latent_dim:
         raise ValueError(f"z must have shape (B, {config.latent_dim}), got {tuple(z.shape)}")
     if embedding is None:
@@ -35,6 +39,11 @@ def condition_vector(config: GeneratorConfig, z: Tensor, class_index: "Tensor | 
         return z
     if class_index is None:
         raise ValueError(f"this generator is class-conditional ({config.n_classes} classes); pass class_index (B,)")
+    if class_index.is_floating_point():
+        if class_index.shape != (z.shape[0], config.n_classes):
+            raise ValueError(f"class vectors must have shape ({z.shape[0]}, {config.n_classes}), "
+                             f"got {tuple(class_index.shape)}")
+        return torch.cat([z, class_index.to(embedding.weight.dtype) @ embedding.weight], dim=1)
     if class_index.shape != (z.shape[0],):
         raise ValueError(f"class_index must have shape ({z.shape[0]},), got {tuple(class_index.shape)}")
     return torch.cat([z, embedding(class_index.long())], dim=1)

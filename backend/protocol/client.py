@@ -77,6 +77,8 @@ class ModelInfo:
     provenance: dict[str, Any]
     source: str
     config: dict[str, Any] = field(default_factory=dict)
+    #: A hash of the model's weights: equal fingerprints give equal meshes for equal latents (saved looks).
+    fingerprint: str = ""
 
     @property
     def conditional(self) -> bool:
@@ -111,10 +113,13 @@ class MeshResult:
     """One generated mesh.
 
     Attributes:
-        index: position j in the request (0-based); ``seed`` = request seed + index.
+        index: position j in the request (0-based); ``seed`` = request seed + index (None when the request
+            gave explicit latents).
         vertices: (V, 3) float32, object frame (z up, front along -y), roughly in [-1, 1].
         texture: (T, T, 3) uint8 RGB, row 0 is v = 1.
         latent: (latent_dim,) float32, the latent vector the mesh was generated from.
+        class_weights: (n_classes,) float32 class vector when the request sent ``class_weights`` (else None);
+            ``class_index`` is then the class if the vector is one-hot, else None.
         class_name: the class's name for conditional models (None otherwise).
         worker: index of the server worker that generated it.
         compute_ms: the worker's time for the generator batch that produced this mesh (diagnostics).
@@ -122,7 +127,7 @@ class MeshResult:
 
     request_id: str
     index: int
-    seed: int
+    seed: int | None
     model: str
     class_index: int | None
     truncation: float
@@ -133,6 +138,7 @@ class MeshResult:
     class_name: str | None = None
     worker: int = 0
     compute_ms: float = 0.0
+    class_weights: np.ndarray | None = None
 
 
 @dataclass
@@ -250,8 +256,9 @@ class Client:
 
     # -- sending and receiving -------------------------------------------------------------------
 
-    def _send(self, op: str, request_id: str, fields: dict[str, Any]) -> None:
-        frames = encode_message(op, request_id, fields)
+    def _send(self, op: str, request_id: str, fields: dict[str, Any],
+              arrays: dict[str, np.ndarray] | None = None) -> None:
+        frames = encode_message(op, request_id, fields, arrays)
         size = message_size(frames)
         if size > MAX_REQUEST_BYTES:
             raise ProtocolError(ErrorCode.TOO_LARGE, f"request of {size} bytes exceeds the {MAX_REQUEST_BYTES}-byte limit")
@@ -370,24 +377,41 @@ class Client:
         reply = self.request(Op.INFO, timeout=timeout)
         return parse_info(reply)
 
-    def generate_stream(self, count: int = 1, seed: int = 0, *, model: str | None = None,
+    def generate_stream(self, count: int | None = None, seed: int = 0, *, model: str | None = None,
                         class_: int | str | None = None, truncation: float = 1.0,
-                        texture_size: int | None = None, timeout: float | None = None) -> "GenerateStream":
+                        texture_size: int | None = None, timeout: float | None = None,
+                        latents: np.ndarray | None = None,
+                        class_weights: np.ndarray | None = None) -> "GenerateStream":
         """Start a generate request and return a stream of its meshes (see :class:`GenerateStream`).
 
-        Arguments are checked locally first (ProtocolError on bad types/ranges), then by the server.
+        count: meshes (default: the rows of ``latents`` / ``class_weights``, else 1).
+        latents: explicit latents (count, latent_dim) (or one (latent_dim,) vector) instead of seeds.
+        class_weights: class vectors (count, n_classes) for a conditional model, instead of ``class_``.
+        Arguments are checked locally first (ProtocolError on bad types/ranges/values), then by the server.
         """
+        arrays = {}
+        for name, value in (("latents", latents), ("class_weights", class_weights)):
+            if value is not None:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    value = np.asarray(value, dtype=np.float32)
+                arrays[name] = np.ascontiguousarray(value[None] if value.ndim == 1 else value)
+        if count is None:
+            count = len(next(iter(arrays.values()))) if arrays else 1
         request = GenerateRequest(_new_request_id(), count=count, seed=seed, model=model, class_=class_,
                                   truncation=truncation, texture_size=texture_size)
-        parse_request(Message(Op.GENERATE, request.request_id, {"op": Op.GENERATE, **request.fields()}))
+        request = parse_request(Message(Op.GENERATE, request.request_id, {"op": Op.GENERATE, **request.fields()},
+                                        arrays))
         return GenerateStream(self, request, timeout or self.timeout)
 
-    def generate(self, count: int = 1, seed: int = 0, *, model: str | None = None, class_: int | str | None = None,
-                 truncation: float = 1.0, texture_size: int | None = None, timeout: float | None = None,
-                 on_progress: Callable[[Progress], None] | None = None) -> list[MeshResult]:
-        """Blocking generate: returns ``count`` meshes in order (mesh j from seed ``seed + j``)."""
+    def generate(self, count: int | None = None, seed: int = 0, *, model: str | None = None,
+                 class_: int | str | None = None, truncation: float = 1.0, texture_size: int | None = None,
+                 timeout: float | None = None, on_progress: Callable[[Progress], None] | None = None,
+                 latents: np.ndarray | None = None, class_weights: np.ndarray | None = None) -> list[MeshResult]:
+        """Blocking generate: returns the meshes in order (mesh j from seed ``seed + j``, or from row j of
+        ``latents``); arguments as :meth:`generate_stream`."""
         stream = self.generate_stream(count, seed, model=model, class_=class_, truncation=truncation,
-                                      texture_size=texture_size, timeout=timeout)
+                                      texture_size=texture_size, timeout=timeout, latents=latents,
+                                      class_weights=class_weights)
         meshes: list[MeshResult] = []
         while not stream.finished:
             for event in stream.poll(0.25):
@@ -436,8 +460,9 @@ class GenerateStream:
         fields = self.request.fields()
         fields["seed"] = self.request.seed + self.received
         fields["count"] = self.request.count - self.received
+        arrays = {name: array[self.received:] for name, array in self.request.arrays().items()}
         try:
-            client._send(Op.GENERATE, self._attempt_id, fields)
+            client._send(Op.GENERATE, self._attempt_id, fields, arrays)
         except _AttemptFailed as failure:
             self._recover(failure)
             return
@@ -488,13 +513,16 @@ class GenerateStream:
             if index != self.received:  # duplicates after a resend are impossible by construction; be safe
                 return []
             self.received += 1
+            seed = message.get("seed")
+            weights = message.get("class_weights")
             return [MeshResult(
-                request_id=self.request.request_id, index=index, seed=int(message.get("seed")),
+                request_id=self.request.request_id, index=index, seed=None if seed is None else int(seed),
                 model=message.get("model"), class_index=message.get("class"),
                 truncation=float(message.get("truncation")), vertices=message.arrays["vertices"],
                 texture=message.arrays["texture"], latent=message.arrays.get("latent"),
                 topology_key=message.get("topology"), class_name=message.get("class_name"),
-                worker=int(message.get("worker", 0)), compute_ms=float(message.get("compute_ms") or 0.0))]
+                worker=int(message.get("worker", 0)), compute_ms=float(message.get("compute_ms") or 0.0),
+                class_weights=None if weights is None else np.asarray(weights, dtype=np.float32))]
         if op == Reply.PROGRESS:
             return [Progress(self.request.request_id, self._attempt_base + int(message.get("done")), self.total)]
         if op in (Reply.DONE, Reply.CANCELLED):
@@ -550,7 +578,7 @@ def parse_info(reply: Message) -> ServerInfo:
         name=m["name"], classes=list(m.get("classes") or []), category=m.get("category"), texture_size=int(m["texture_size"]),
         texture_sizes=[int(s) for s in m["texture_sizes"]], latent_dim=int(m.get("latent_dim", 0)),
         untrained=bool(m.get("untrained")), provenance=dict(m.get("provenance") or {}), source=m.get("source", ""),
-        config=dict(m.get("config") or {}),
+        config=dict(m.get("config") or {}), fingerprint=str(m.get("fingerprint") or ""),
     ) for m in header.get("models", [])]
     return ServerInfo(
         protocol_version=int(header.get("protocol", 0)), server=header.get("server", ""),

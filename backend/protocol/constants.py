@@ -96,3 +96,9 @@ WIRE_DTYPES = frozenset({"uint8", "int32", "int64", "float32"})
 #: Most arrays a single message may carry, and most dimensions per array.
 MAX_ARRAYS = 8
 MAX_NDIM = 4
+#: Explicit latents (``generate`` with a ``latents`` array): most values per latent vector, and the largest
+#: magnitude of any value (sampled latents stay within a few units; truncation keeps them within sigma).
+MAX_LATENT_DIM = 4096
+MAX_LATENT_ABS = 100.0
+#: Class vectors (``class_weights`` array): each row holds non-negative weights that sum to 1 within this.
+CLASS_WEIGHT_TOLERANCE = 1e-4

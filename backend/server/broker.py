@@ -320,7 +320,7 @@ class Broker:
             return
         job = Job(client=client, request_id=rid, model=resolved.model, class_index=resolved.class_index,
                   truncation=request.truncation, texture_size=resolved.texture_size, seed=request.seed,
-                  count=request.count)
+                  count=request.count, latents=request.latents, class_weights=request.class_weights)
         self.scheduler.add(job)
         self._send_client(client, encode_message(Reply.ACCEPTED, rid, {
             "model": job.model, "class": job.class_index, "count": job.count, "texture_size": job.texture_size}))
@@ -346,10 +346,9 @@ class Broker:
             batch = self.scheduler.next_batch(paused=self.held.keys())
             if batch is None:
                 return
-            header = {"model": batch.model, "segments": [
-                {"start": s.start, "count": s.count, "seed": s.seed, "class": s.class_index,
-                 "truncation": s.truncation, "texture_size": s.texture_size} for s in batch.segments]}
-            self.back.send_multipart([worker.identity, *encode_message(internal.BATCH, batch.batch_id, header)])
+            header, arrays = internal.batch_message(batch)
+            self.back.send_multipart([worker.identity, *encode_message(internal.BATCH, batch.batch_id, header,
+                                                                       arrays)])
             worker.batch = batch
             self.batches[batch.batch_id] = (batch, worker)
             self._next_worker = (self._next_worker + k + 1) % n
@@ -404,8 +403,9 @@ class Broker:
         job.pending[message.get("index")] = encode_message(Reply.MESH, job.request_id, {
             "index": message.get("index"), "seed": message.get("seed"), "model": job.model,
             "class": class_index, "class_name": self._class_names[job.model][class_index] if class_index is not None
-            else None, "truncation": job.truncation, "topology": self._topology_key,
-            "worker": worker.index, "compute_ms": message.get("compute_ms")}, message.arrays)
+            else None, "class_weights": message.get("class_weights"), "truncation": job.truncation,
+            "topology": self._topology_key, "worker": worker.index, "compute_ms": message.get("compute_ms")},
+            message.arrays)
         while job.delivered in job.pending:
             if not self._send_client(job.client, job.pending.pop(job.delivered)):
                 return

@@ -81,6 +81,18 @@ def texture_sizes(native: int) -> list[int]:
     return sizes
 
 
+def weights_fingerprint(loaded) -> str:
+    """16 hex digits of a SHA-256 over the inference weights (names, dtypes, shapes, bytes): equal fingerprints
+    mean equal latents give equal meshes, so saved looks can tell whether a server has the model that made them."""
+    import torch
+    digest = hashlib.sha256()
+    for key, tensor in loaded.generator.state_dict().items():
+        data = tensor.detach().cpu().contiguous()
+        digest.update(f"{key}:{data.dtype}:{tuple(data.shape)};".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def describe_model(name: str, loaded) -> dict[str, Any]:
     """The ``info.models`` entry of a LoadedModel (JSON-able)."""
     config = loaded.config
@@ -96,6 +108,7 @@ def describe_model(name: str, loaded) -> dict[str, Any]:
         "provenance": loaded.provenance,
         "source": loaded.source,
         "config": config.to_dict(),
+        "fingerprint": weights_fingerprint(loaded),
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 JobKey = tuple[bytes, str]   # (client identity, request id)
 
@@ -22,7 +22,8 @@ class Job:
 
     ``next_index`` is the first mesh index not yet handed to a worker; ``delivered`` counts meshes sent
     to the client (in index order); ``pending`` holds finished meshes that arrived out of order
-    (index -> whatever the broker stores for them).
+    (index -> whatever the broker stores for them). ``latents`` (count, latent_dim) and ``class_weights``
+    (count, n_classes) are the request's explicit latents and class vectors (None: from the seeds / class).
     """
 
     client: bytes
@@ -37,6 +38,8 @@ class Job:
     delivered: int = 0
     chunk: int = 1
     pending: dict[int, object] = field(default_factory=dict)
+    latents: Any = None
+    class_weights: Any = None
 
     @property
     def key(self) -> JobKey:
@@ -54,7 +57,8 @@ class Job:
 
 @dataclass(frozen=True)
 class Segment:
-    """Meshes ``start .. start + count - 1`` of a job (mesh j uses seed ``job.seed + j``)."""
+    """Meshes ``start .. start + count - 1`` of a job (mesh j uses seed ``job.seed + j``, or row j - start of
+    ``latents`` when the job has explicit latents; ``class_weights`` likewise)."""
 
     job: JobKey
     start: int
@@ -63,6 +67,8 @@ class Segment:
     class_index: int | None
     truncation: float
     texture_size: int
+    latents: Any = field(default=None, compare=False)
+    class_weights: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -134,8 +140,11 @@ class Scheduler:
             if key[0] in paused or job.batch_key != batch_key:
                 continue
             take = min(job.chunk, job.unscheduled, capacity)
+            rows = slice(job.next_index, job.next_index + take)
             segments.append(Segment(key, job.next_index, take, job.seed + job.next_index, job.class_index,
-                                    job.truncation, job.texture_size))
+                                    job.truncation, job.texture_size,
+                                    job.latents[rows] if job.latents is not None else None,
+                                    job.class_weights[rows] if job.class_weights is not None else None))
             job.next_index += take
             job.chunk = min(job.chunk * 2, self.max_batch)
             capacity -= take

@@ -100,26 +100,38 @@ class Worker:
             raise torch.cuda.OutOfMemoryError(f"simulated: batch of {len(z)} > {self.simulate_oom_above}")
         return generator.forward(z, classes)
 
-    def run_batch(self, batch_id: str, header: dict[str, Any]) -> None:
-        """Generate every mesh of a batch, streaming each one back; halve the batch on device OOM."""
+    def run_batch(self, batch_id: str, header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
+        """Generate every mesh of a batch, streaming each one back; halve the batch on device OOM.
+
+        Segments with a ``latent_row`` take their latents from ``arrays["latents"]`` (their meshes have no
+        seed); with a ``weights_row``, their class vectors from ``arrays["class_weights"]``.
+        """
         import torch
         from backend.generation import texture_to_uint8
+        arrays = arrays or {}
         generator = self.generators[header["model"]]
         segments = header["segments"]
         latents, classes, items = [], [], []
         for k, seg in enumerate(segments):
-            z, seg_classes = generator.plan(seg["count"], seg["seed"], seg["class"], seg["truncation"])
+            rows = _segment_rows(arrays, "latents", seg.get("latent_row"), seg["count"])
+            z, seg_classes = generator.plan(seg["count"], seg["seed"], seg["class"], seg["truncation"], latents=rows,
+                                            class_weights=_segment_rows(arrays, "class_weights",
+                                                                        seg.get("weights_row"), seg["count"]))
             latents.append(z)
             if seg_classes is not None:
                 classes.extend(seg_classes)
-            items.extend((k, seg["start"] + i, seg["seed"] + i) for i in range(seg["count"]))
+            explicit = rows is not None
+            items.extend((k, seg["start"] + i, None if explicit else seg["seed"] + i) for i in range(seg["count"]))
         z = torch.cat(latents)
+        if any(not isinstance(c, int) for c in classes):   # class vectors: every row of the batch as weights
+            from backend.generation import class_weight_rows
+            classes = class_weight_rows(classes, generator.model.config.n_classes)
         chunk, pos = len(items), 0
         while pos < len(items):
             n = min(chunk, len(items) - pos)
             started = time.perf_counter()
             try:
-                out = self._forward(generator, z[pos:pos + n], classes[pos:pos + n] if classes else None)
+                out = self._forward(generator, z[pos:pos + n], classes[pos:pos + n] if len(classes) else None)
             except Exception as exc:  # noqa: BLE001 - every failure becomes an error reply, the worker lives on
                 if not is_out_of_memory(exc):
                     raise
@@ -141,9 +153,10 @@ class Worker:
             for i in range(n):
                 k, index, seed = items[pos + i]
                 seg = segments[k]
+                class_index, class_weights = _mesh_class(classes, pos + i, seg.get("weights_row") is not None)
                 self._send(internal.MESH, batch_id, {
-                    "segment": k, "index": index, "seed": seed, "class": classes[pos + i] if classes else None,
-                    "compute_ms": compute_ms},
+                    "segment": k, "index": index, "seed": seed, "class": class_index,
+                    "class_weights": class_weights, "compute_ms": compute_ms},
                     {"vertices": np.ascontiguousarray(vertices[i], dtype=np.float32),
                      "texture": downsample_texture(textures[i], seg["texture_size"]),
                      "latent": z[pos + i].numpy()})
@@ -152,6 +165,24 @@ class Worker:
 
     def _send(self, op: str, batch_id: str, fields: dict[str, Any], arrays: dict | None = None) -> None:
         self.socket.send_multipart(encode_message(op, batch_id, fields, arrays), copy=False)
+
+
+def _segment_rows(arrays: dict[str, np.ndarray], name: str, row: int | None, count: int) -> np.ndarray | None:
+    """Rows ``row .. row + count - 1`` of a batch array, or None when the segment has none."""
+    return None if row is None else arrays[name][row:row + count].copy()
+
+
+def _mesh_class(classes, i: int, weighted: bool) -> tuple[int | None, list[float] | None]:
+    """(class index, class vector) reported for mesh i of a batch: the vector only for meshes whose request
+    sent class vectors (its index then only when the vector is one-hot)."""
+    if len(classes) == 0:
+        return None, None
+    row = classes[i]
+    if not weighted:
+        return (int(row) if isinstance(row, int) else int(row.argmax())), None
+    vector = row.tolist()
+    nonzero = [j for j, w in enumerate(vector) if w != 0.0]
+    return (nonzero[0] if len(nonzero) == 1 and vector[nonzero[0]] == 1.0 else None), vector
 
 
 def serve(config: WorkerConfig) -> int:
@@ -182,7 +213,7 @@ def serve(config: WorkerConfig) -> int:
             if message.op != internal.BATCH:
                 continue
             try:
-                worker.run_batch(message.request_id, message.header)
+                worker.run_batch(message.request_id, message.header, message.arrays)
             except Exception as exc:  # noqa: BLE001
                 log.error("worker %d: batch %s failed:\n%s", config.index, message.request_id, traceback.format_exc())
                 worker._send(internal.BATCH_ERROR, message.request_id, {
