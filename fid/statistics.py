@@ -216,28 +216,85 @@ def fid_from_statistics(a: FeatureStatistics, b: FeatureStatistics, method: str 
     return frechet_distance(a.mean, a.cov, b.mean, b.cov, method=method)
 
 
+def _feature_pair(features_a: np.ndarray, features_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise FIDError(f"KID needs two (N, D) feature sets with the same D, got {a.shape} and {b.shape}")
+    if min(a.shape[0], b.shape[0]) < 2:
+        raise FIDError(f"KID needs at least 2 images in each set, got {a.shape[0]} and {b.shape[0]}")
+    return a, b
+
+
+def unbiased_mmd2(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD² between x (n, D) and y (m, D), n, m >= 2, with the cubic kernel k(x, y) = (xᵀy / D + 1)³."""
+    dim, n, m = x.shape[1], x.shape[0], y.shape[0]
+    k_xx = (x @ x.T / dim + 1.0) ** 3
+    k_yy = (y @ y.T / dim + 1.0) ** 3
+    k_xy = (x @ y.T / dim + 1.0) ** 3
+    return float((k_xx.sum() - np.trace(k_xx)) / (n * (n - 1)) + (k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
+                 - 2.0 * k_xy.sum() / (n * m))
+
+
+def _subset_values(a: np.ndarray, b: np.ndarray, num_subsets: int, m: int, rng: np.random.Generator) -> np.ndarray:
+    return np.array([unbiased_mmd2(a[rng.choice(a.shape[0], m, replace=False)],
+                                   b[rng.choice(b.shape[0], m, replace=False)]) for _ in range(num_subsets)])
+
+
 def kernel_inception_distance(features_a: np.ndarray, features_b: np.ndarray, num_subsets: int = 100,
                               subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
     """KID: unbiased MMD² with the cubic polynomial kernel k(x, y) = (xᵀy / D + 1)³, averaged over random subsets.
 
     features_a: (N, D), features_b: (M, D). Each subset draws min(subset_size, N, M) rows of each set without
-    replacement (numpy seed ``seed``). Returns (mean, standard deviation) over the subsets.
+    replacement (numpy seed ``seed``). Returns (mean, standard deviation) over the subsets. When both sets are no
+    larger than ``subset_size`` every subset is the whole of both sets and the deviation is 0, which says nothing
+    about the estimate's spread: reports use :func:`kid_estimate`.
     """
-    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise FIDError(f"KID needs two (N, D) feature sets with the same D, got {a.shape} and {b.shape}")
+    a, b = _feature_pair(features_a, features_b)
     m = min(subset_size, a.shape[0], b.shape[0])
-    if m < 2:
-        raise FIDError(f"KID needs at least 2 images in each set, got {a.shape[0]} and {b.shape[0]}")
-    dim = a.shape[1]
-    rng = np.random.default_rng(seed)
-    values = np.empty(num_subsets)
-    for i in range(num_subsets):
-        x = a[rng.choice(a.shape[0], m, replace=False)]
-        y = b[rng.choice(b.shape[0], m, replace=False)]
-        k_xx = (x @ x.T / dim + 1.0) ** 3
-        k_yy = (y @ y.T / dim + 1.0) ** 3
-        k_xy = (x @ y.T / dim + 1.0) ** 3
-        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
-        values[i] = within - 2.0 * k_xy.sum() / (m * m)
+    values = _subset_values(a, b, num_subsets, m, np.random.default_rng(seed))
     return float(values.mean()), float(values.std())
+
+
+@dataclasses.dataclass(frozen=True)
+class KIDEstimate:
+    """KID between two feature sets, with a spread that means something.
+
+    value: the unbiased MMD² estimate (cubic kernel). std: standard deviation of the estimate over ``num_subsets``
+    random subsets of ``subset_size`` images per set, or None when no spread is available (a set of fewer than 4
+    images). whole_sets: True when ``value`` is the estimate on the whole of the smaller set (it has fewer images
+    than the nominal subset size) rather than the mean over subsets; ``std`` then comes from subsets of half the
+    smaller set, so it is the spread of a half-size estimate (an upper bound on the spread of ``value``).
+    """
+
+    value: float
+    std: float | None
+    subset_size: int | None
+    num_subsets: int
+    whole_sets: bool
+
+
+def kid_estimate(features_a: np.ndarray, features_b: np.ndarray, num_subsets: int = 100, subset_size: int = 1000,
+                 seed: int = 0) -> KIDEstimate:
+    """KID of features_a (N, D) and features_b (M, D), N, M >= 2 (numpy seed ``seed``).
+
+    Both sets hold at least ``subset_size`` images: the mean ± standard deviation over ``num_subsets`` subsets of
+    ``subset_size`` (the usual protocol, as :func:`kernel_inception_distance`). Otherwise subsets of that size would
+    all be the whole set and show a spread of 0: the value is the estimate on the whole smaller set against the
+    other set (limited to a random ``subset_size`` of it when larger), and the spread is measured over subsets of
+    ⌊min(N, M) / 2⌋ images per set, or is None below 4 images.
+    """
+    a, b = _feature_pair(features_a, features_b)
+    rng = np.random.default_rng(seed)
+    smaller = min(a.shape[0], b.shape[0])
+    if smaller >= subset_size:
+        values = _subset_values(a, b, num_subsets, subset_size, rng)
+        return KIDEstimate(float(values.mean()), float(values.std()), subset_size, num_subsets, whole_sets=False)
+    def limited(f: np.ndarray) -> np.ndarray:
+        return f if f.shape[0] <= subset_size else f[np.sort(rng.choice(f.shape[0], subset_size, replace=False))]
+
+    value = unbiased_mmd2(limited(a), limited(b))
+    half = smaller // 2
+    if half < 2:
+        return KIDEstimate(value, None, None, 0, whole_sets=True)
+    values = _subset_values(a, b, num_subsets, half, rng)
+    return KIDEstimate(value, float(values.std()), half, num_subsets, whole_sets=True)

@@ -7,6 +7,7 @@ from scipy import linalg
 
 from fid.errors import FIDError
 from fid.statistics import (FeatureStatistics, fid_from_statistics, frechet_distance, kernel_inception_distance,
+                            kid_estimate, unbiased_mmd2,
                             resolve_method)
 
 
@@ -85,11 +86,11 @@ def test_mismatched_statistics_are_refused():
 def _brute_force_mmd2(x: np.ndarray, y: np.ndarray) -> float:
     d = x.shape[1]
     k = lambda a, b: (a @ b / d + 1.0) ** 3  # noqa: E731
-    m = len(x)
-    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j)
+    n, m = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(n) for j in range(n) if i != j)
     yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j)
-    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m))
-    return xx / (m * (m - 1)) + yy / (m * (m - 1)) - 2 * xy / (m * m)
+    xy = sum(k(x[i], y[j]) for i in range(n) for j in range(m))
+    return xx / (n * (n - 1)) + yy / (m * (m - 1)) - 2 * xy / (n * m)
 
 
 def test_kid_is_the_unbiased_mmd_with_the_cubic_kernel():
@@ -110,6 +111,30 @@ def test_kid_separates_distributions_and_is_near_zero_for_one():
     assert different > 10 * max(abs(same), 1e-3)
     with pytest.raises(FIDError, match="at least 2"):
         kernel_inception_distance(a[:1], b)
+
+
+def test_kid_estimate_of_small_sets_has_a_real_spread():
+    """Sets smaller than the subset size: the whole-set value, and a spread from half-size subsets (never 0)."""
+    rng = np.random.default_rng(9)
+    x, y = rng.normal(size=(12, 6)), rng.normal(size=(15, 6)) + 0.3
+    estimate = kid_estimate(x, y, num_subsets=40, subset_size=100, seed=1)
+    assert estimate.whole_sets and estimate.subset_size == 6 and estimate.num_subsets == 40
+    assert estimate.value == pytest.approx(_brute_force_mmd2(x, y), rel=1e-10)  # 12 against 15: all of both
+    assert unbiased_mmd2(x, y) == pytest.approx(_brute_force_mmd2(x, y), rel=1e-10)
+    assert estimate.std > 1e-4
+    assert kid_estimate(x[:3], y[:3]).std is None  # a half of 1 image has no unbiased MMD
+    # the larger side is limited to a random subset_size of its rows
+    limited = kid_estimate(x[:4], y, num_subsets=5, subset_size=10, seed=0)
+    assert limited.whole_sets and limited.subset_size == 2
+
+
+def test_kid_estimate_of_large_sets_is_the_usual_subset_mean():
+    rng = np.random.default_rng(10)
+    a, b = rng.normal(size=(60, 8)), rng.normal(size=(50, 8)) + 0.2
+    estimate = kid_estimate(a, b, num_subsets=7, subset_size=20, seed=4)
+    assert not estimate.whole_sets and estimate.subset_size == 20
+    assert (estimate.value, estimate.std) == kernel_inception_distance(a, b, num_subsets=7, subset_size=20, seed=4)
+    assert estimate.std > 0
 
 
 def test_statistics_round_trip_in_the_original_layout(tmp_path):
