@@ -3,13 +3,15 @@
     python -m fid.evaluate --checkpoint CKPT --dataset DIR [--filter_class C] [--batch_size N] [--num_samples N]
     python -m fid.evaluate --random_init small --dataset DIR ...       # an untrained model (pipeline check)
     python -m fid.evaluate stats DIR [--output FILE.npz]                # precompute (and cache) real statistics
-    python -m fid.evaluate images DIR_A DIR_B                           # two image folders (or .npz statistics)
+    python -m fid.evaluate images A B                                   # image folders, collections, .npz files
+    python -m fid.evaluate floor DIR [--n N] [--seed S] [--json]        # real-vs-real floor of one collection
 
 Errors print one line on stderr and exit with status 2. See docs/fid.md.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -18,7 +20,7 @@ from backend.cli import run_with_one_line_errors
 from fid.errors import FIDError
 from fid.statistics import FID_METHODS
 
-COMMANDS = ("stats", "images")
+COMMANDS = ("stats", "images", "floor")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +41,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _evaluate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fid.evaluate",
                                      description="FID and KID of a generator against a dataset (protocol of §7). "
-                                                 "Sub-commands: 'stats DIR', 'images DIR_A DIR_B'.")
+                                                 "Sub-commands: 'stats DIR', 'images A B', 'floor DIR'.")
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--checkpoint", type=Path, help="official .pth or project .safetensors checkpoint")
     model.add_argument("--random_init", metavar="PRESET", help="evaluate an untrained model of this preset (e.g. small)")
@@ -74,37 +76,85 @@ def _stats_parser() -> argparse.ArgumentParser:
 
 def _images_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fid.evaluate images",
-                                     description="FID and KID between two image folders (either may be a .npz "
-                                                 "statistics file). Alpha is composited on mid-grey.")
-    parser.add_argument("a", type=Path, help="first image folder or statistics file")
-    parser.add_argument("b", type=Path, help="second image folder or statistics file")
+                                     description="FID and KID between two image sets. Each is a plain image folder "
+                                                 "(every image file under it; alpha composited on mid-grey), a "
+                                                 "dataset collection folder (read through its index: masked crops, "
+                                                 "as 'stats'; its masks and part maps are not images), or a .npz "
+                                                 "statistics file.")
+    parser.add_argument("a", type=Path, help="first image folder, collection folder or statistics file")
+    parser.add_argument("b", type=Path, help="second image folder, collection folder or statistics file")
+    parser.add_argument("--cache_dir", type=Path, default=Path("cache") / "fid",
+                        help="real-statistics cache of collections (shared with 'stats')")
+    _common(parser)
+    return parser
+
+
+def _floor_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fid.evaluate floor",
+                                     description="Real-vs-real floor: FID and KID between two disjoint random sets "
+                                                 "of one collection's masked crops, at a given sample count.")
+    parser.add_argument("dataset", type=Path, help="dataset collection folder")
+    parser.add_argument("--n", type=int, default=None, help="images per side (default: two halves)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random split and of KID's subsets")
+    parser.add_argument("--filter_class", default=None, help="only this class (name or index)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object, nothing else")
+    parser.add_argument("--cache_dir", type=Path, default=Path("cache") / "fid",
+                        help="real-statistics cache (features reused from it when it holds every record)")
     _common(parser)
     return parser
 
 
 def _run_images(args: argparse.Namespace) -> None:
-    from fid.comparison import check_source, compare_sources
+    from fid.comparison import compare_sources, small_set_note
     from fid.inception import load_feature_extractor
     from fid.report import summary_line, write_report
+    from fid.sources import inspect_source
 
-    check_source(args.a)
-    check_source(args.b)
+    sources = [inspect_source(args.a), inspect_source(args.b)]
     extractor = load_feature_extractor(args.inception, args.device)
-    result = compare_sources(args.a, args.b, extractor, args.batch_size, progress=not args.quiet,
-                             method=args.fid_method)
+    result = compare_sources(*sources, extractor, args.batch_size, progress=not args.quiet, method=args.fid_method,
+                             cache_dir=args.cache_dir)
     print(summary_line(result, str(args.a), str(args.b)))
+    for source in sources:
+        print(source.describe())
+    note = small_set_note(result)
+    if note:
+        print(note)
     if args.report:
-        report = {"command": "images", "a": str(args.a), "b": str(args.b), **result.to_dict()}
+        report = {"command": "images", "a": str(args.a), "b": str(args.b), "kind_a": sources[0].kind,
+                  "kind_b": sources[1].kind, **result.to_dict(), "note": note}
         print(f"report: {write_report(args.report, report)}")
+
+
+def _run_floor(args: argparse.Namespace) -> None:
+    from fid.floor import real_floor
+    from fid.inception import load_feature_extractor
+    from fid.report import floor_line, write_report
+
+    extractor = load_feature_extractor(args.inception, args.device)
+    floor = real_floor(args.dataset, args.n, args.seed, extractor, filter_class=args.filter_class,
+                       batch_size=args.batch_size, cache_dir=args.cache_dir, fid_method=args.fid_method,
+                       progress=not args.quiet)
+    if args.report:
+        write_report(args.report, {"command": "floor", **floor})
+    if args.json:
+        print(json.dumps(floor))
+        return
+    print(floor_line(floor))
+    if floor["note"]:
+        print(floor["note"])
+    if args.report:
+        print(f"report: {args.report}")
 
 
 def _run_stats(args: argparse.Namespace) -> None:
     from fid.features import folder_statistics
     from fid.inception import load_feature_extractor
-    from fid.real import RealStatsOptions, is_collection, real_statistics
+    from fid.real import RealStatsOptions, real_statistics
+    from fid.sources import is_collection_folder
 
     extractor = load_feature_extractor(args.inception, args.device)
-    if args.dataset.is_dir() and not is_collection(args.dataset):
+    if args.dataset.is_dir() and not is_collection_folder(args.dataset):
         if args.output is None:
             raise FIDError(f"{args.dataset} is a plain image folder: pass --output FILE.npz for its statistics")
         stats = folder_statistics(args.dataset, extractor, args.batch_size, progress=not args.quiet)
@@ -148,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         args, run = _stats_parser().parse_args(argv[1:]), _run_stats
     elif command == "images":
         args, run = _images_parser().parse_args(argv[1:]), _run_images
+    elif command == "floor":
+        args, run = _floor_parser().parse_args(argv[1:]), _run_floor
     else:
         args, run = _evaluate_parser().parse_args(argv), _run_evaluate
     return run_with_one_line_errors(lambda: run(args), (FIDError, ValueError, OSError), exit_code=2)

@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from fid.comparison import FIDResult, compare_statistics
+from fid.comparison import FIDResult, compare_statistics, small_set_note
 from fid.errors import FIDError
 from fid.features import extract_features
 from fid.generated import MODES, plan_samples, render_samples
@@ -140,6 +140,8 @@ def evaluate_generator(model, dataset: str | os.PathLike, extractor: FeatureExtr
         notes.append(f"note: {len(plan)} generated vs {real.num_images} real images; the protocol uses equal counts")
     if result.kid is None:
         notes.append("note: no KID: the real statistics file keeps no features")
+    if small_set_note(result):
+        notes.append(small_set_note(result))
     return Evaluation(result=result, model_label=_model_label(model), model_source=str(model.source),
                       untrained=bool(model.untrained), dataset=str(dataset), real_statistics=str(real_path),
                       real_cached=cached, num_pose_records=len({int(i) for i in plan.record_index}),
