@@ -53,12 +53,16 @@ class ServerStartError(RuntimeError):
 
 @dataclass
 class WorkerHandle:
+    """One worker process as the broker sees it. ``given_up``: it died more than MAX_WORKER_RESTARTS times and is
+    not restarted; ``process`` is then an :class:`_Exited` holding its last exit code."""
+
     index: int
-    process: subprocess.Popen
+    process: "subprocess.Popen | _Exited"
     ready: bool = False
     device: str = ""
     batch: Batch | None = None
     restarts: int = 0
+    given_up: bool = False
 
     @property
     def identity(self) -> bytes:
@@ -85,6 +89,8 @@ class Broker:
         self._info_fields: dict[str, Any] = {}
         self._topology_arrays: dict[str, Any] = {}
         self._topology_key = ""
+        self._class_names: dict[str, list[str]] = {}    # model name -> its class names (from the first ready worker)
+        self._back_endpoint = ""                        # the workers' private endpoint, bound in start()
         self._stop = False
         self._started = time.time()
         self._next_worker = 0
@@ -440,6 +446,8 @@ class Broker:
 
     def _check_workers(self) -> None:
         for worker in self.workers:
+            if worker.given_up:
+                continue
             code = worker.process.poll()
             if code is None:
                 continue
@@ -461,17 +469,22 @@ class Broker:
                 worker.process = self._spawn(worker.index)
             else:
                 log.error("worker %d keeps dying; not restarting it", worker.index)
-                worker.process = _Exited()
+                worker.given_up = True
+                worker.process = _Exited(code)
 
 
 class _Exited:
-    """Stands in for the process of a worker that will not be restarted."""
+    """Stands in for the reaped process of a worker that will not be restarted: it reports its exit code, as a
+    finished ``subprocess.Popen`` does (``poll()`` None would mean "still running")."""
 
-    def poll(self) -> None:
-        return None
+    def __init__(self, returncode: int):
+        self.returncode = returncode
+
+    def poll(self) -> int:
+        return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        return 0
+        return self.returncode
 
     def terminate(self) -> None:
         pass

@@ -241,3 +241,24 @@ def test_serves_in_bf16_on_request(tmp_path, reference_generator):
     assert 0 < levels.mean() < 5 and (levels > 8).mean() < 0.02
     for got, want in zip(meshes, expected):
         np.testing.assert_allclose(got.vertices, want.vertices, atol=1e-2)
+
+
+def test_a_worker_given_up_on_reads_as_exited(tmp_path, caplog):
+    """After MAX_WORKER_RESTARTS deaths the broker stops restarting a worker; its stand-in then reports the exit
+    code as a finished process does (not None, which means "running"), and close() leaves it alone."""
+    from backend.server import Broker, ServerConfig
+    from backend.server.broker import MAX_WORKER_RESTARTS, WorkerHandle
+
+    broker = Broker(ServerConfig(random_init=["small"], bind="tcp://127.0.0.1:0"))
+    dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    dead.wait(timeout=60)
+    broker.workers.append(WorkerHandle(0, dead, ready=True, restarts=MAX_WORKER_RESTARTS))
+    broker._check_workers()
+    worker = broker.workers[0]
+    assert worker.given_up and not worker.ready and worker.process.poll() == 3
+    assert "keeps dying; not restarting it" in caplog.text
+    caplog.clear()
+    broker._check_workers()                                           # no second report, no restart
+    assert "exited unexpectedly" not in caplog.text and worker.process.poll() == 3
+    broker.close()
+    assert broker.workers == []
