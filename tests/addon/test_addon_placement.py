@@ -152,24 +152,23 @@ def test_loopback_detection():
     assert not addressing.is_loopback("10.0.0.5:5577")
 
 
-def test_messages_name_the_fix():
-    class ServerUnavailable(Exception):
-        pass
-
-    class RequestTimeout(Exception):
-        pass
-
-    class ServerError(Exception):
-        def __init__(self, code, message):
-            super().__init__(message)
-            self.code, self.message = code, message
+def test_messages_name_the_fix(vendored_protocol):
+    """The exceptions the add-on's client really raises: those of its vendored copy of backend/protocol/."""
+    from blender_addon.protocol import (
+        AuthenticationFailed, ProtocolError, RequestTimeout, ServerError, ServerUnavailable,
+    )
 
     down = messages.describe(ServerUnavailable("x"), "tcp://127.0.0.1:5577", 5)
     assert "python -m backend.serve" in down and "Preferences" in down and "127.0.0.1:5577" in down
     assert "raise the timeout" in messages.describe(RequestTimeout("x"), "tcp://h:1", 5)
     assert "protocol version" in messages.describe(ServerError("unsupported_version", "v2"), "a", 1)
-    assert "no class 'boat'" in messages.describe(ServerError("unknown_class", "no class 'boat'"), "a", 1)
-    assert messages.is_connection_failure(ServerUnavailable())
+    assert messages.describe(ServerError("unknown_class", "no class 'boat'"), "a", 1) == (
+        "The backend refused the request: no class 'boat'")                 # the message, without the [code] tag
+    assert "refused this client's CURVE key" in messages.describe(AuthenticationFailed("bad key"), "a", 1)
+    assert messages.describe(ProtocolError("bad_request", "count must be >= 1"), "a", 1) == (
+        "Invalid request: count must be >= 1")
+    assert messages.is_connection_failure(ServerUnavailable("x"))
+    assert messages.is_connection_failure(RequestTimeout("x"))
     assert not messages.is_connection_failure(ServerError("busy", "x"))
 
 
