@@ -23,6 +23,7 @@ from .cli import run_with_one_line_errors
 from .device import DeviceError, resolve_device
 from .export import FORMATS, ORIGINS, export_samples
 from .generation import CHECKPOINT_ROOT, MeshGenerator, select_model
+from .latent_tools import blend_plan, resolve_point, same_view_poses, variation_plan
 from .models import PRECISIONS, PRESETS, CheckpointError, set_precision
 from .render.preview import save_generated_preview
 
@@ -64,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
                                "per mesh, drawn from its seed)")
     sampling.add_argument("--latents", metavar="FILE.npy",
                           help="generate from these latent vectors, shape (N, latent_dim) float")
+    tools = parser.add_argument_group("latent tools (docs/generate.md): a CAR is a seed, a latent .npy file "
+                                      "(latent_dim,) or a look .json file saved by the Blender add-on")
+    tools.add_argument("--variations_of", metavar="CAR",
+                       help="--how_many cars near CAR: its latent moved towards fresh samples (from --seed, --seed+1, "
+                            "...) by --strength; the class is kept")
+    tools.add_argument("--strength", type=float, default=0.3,
+                       help="how far variations move, 0 (the same car) to 1 (unrelated cars) (default: 0.3)")
+    tools.add_argument("--interpolate", nargs=2, metavar=("CAR_A", "CAR_B"),
+                       help="a blend: CAR_A, --steps in-betweens (spherical interpolation of the latents, class "
+                            "vectors interpolated) and CAR_B, in that order")
+    tools.add_argument("--steps", type=int, default=6, help="in-betweens of --interpolate (default: 6)")
     sampling.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32",
                           help="compute precision: fp32 (default, exact) or bf16 (about 2x faster on CPUs with "
                                "AVX512-BF16, texture values differ slightly; see docs/models.md)")
@@ -183,6 +195,12 @@ def run(args: argparse.Namespace) -> int:
             raise
         _warn(f"WARNING: {error}; running on the CPU instead")
         device = torch.device("cpu")
+    tools = [flag for flag, on in (("--variations_of", args.variations_of), ("--interpolate", args.interpolate),
+                                   ("--latents", args.latents)) if on]
+    if len(tools) > 1:
+        raise ValueError(f"{' and '.join(tools)} cannot be combined; use one of them")
+    if args.interpolate and args.how_many is not None:
+        raise ValueError("--how_many does not apply to --interpolate: it writes --steps + 2 meshes (set --steps)")
     latents = _load_latents(args.latents) if args.latents else None
     model = select_model(checkpoint=args.checkpoint, name=None if args.checkpoint else args.name,
                          which_epoch=args.which_epoch, random_init=None if args.checkpoint else args.random_init,
@@ -205,14 +223,28 @@ def run(args: argparse.Namespace) -> int:
         latents = latents[:count]
 
     generator = MeshGenerator(model, device=device)
+    class_weights, tool_record = None, None
+    if args.variations_of or args.interpolate:       # backend.latent_tools: the cars, then their latents
+        if args.variations_of:
+            plan = variation_plan(resolve_point(args.variations_of, generator, class_choice, truncation),
+                                  args.strength, count, args.seed, truncation)
+        else:
+            plan = blend_plan(*(resolve_point(car, generator, class_choice, truncation) for car in args.interpolate),
+                              args.steps)
+        latents, class_weights, tool_record, count = plan.latents, plan.class_weights, plan.record, None
+        if class_weights is not None:
+            class_choice = None
     meshes = generator.generate(count, seed=args.seed, class_index=class_choice, truncation=truncation,
-                                batch_size=args.batch_size, latents=latents)      # validates before any work
+                                batch_size=args.batch_size, latents=latents,
+                                class_weights=class_weights)      # validates before any work
     name = args.name or (Path(args.checkpoint).stem if args.checkpoint else
                          f"random_{args.random_init}" if args.random_init else "default")
     out_dir = Path(args.out) if args.out else Path("output") / name
     total = len(latents) if latents is not None and count is None else count
     metadata = {"model": model.source, "untrained": model.untrained, "config": model.config.to_dict(),
                 "class_names": list(model.class_names), "dataset": args.dataset, "seed": args.seed}
+    if tool_record is not None:
+        metadata["latent_tool"] = tool_record
     previewed: list = []  # the first --preview_max meshes, kept for the preview grid
     with tqdm(total=total, unit="mesh", desc="generating", disable=None) as progress:
         summary = export_samples(_keep_first(meshes, args.preview_max, previewed), out_dir, generator.template,
@@ -220,6 +252,8 @@ def run(args: argparse.Namespace) -> int:
                                  on_mesh=lambda n: progress.update(1))
     if previewed:  # §1.5 preview grid output/NAME.png next to the mesh folder (ENG-RENDER: backend.render.preview)
         poses, shows = _dataset_preview_poses(args.dataset, len(previewed), args.seed)
+        if poses is None and tool_record is not None:   # one view for every tile: the cars change, not the camera
+            poses, shows = same_view_poses(len(previewed)), "one view for every car"
         preview = save_generated_preview(out_dir.parent / f"{out_dir.name}.png", previewed, generator.template,
                                          seed=args.seed, poses=poses)
         print(f"wrote preview grid {preview} ({shows})")
