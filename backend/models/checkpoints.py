@@ -27,6 +27,9 @@ from .loaded import LoadedModel, inference_module
 
 PROJECT_FORMAT = "gan3d-generator"
 PROJECT_FORMAT_VERSION = "1"
+#: A project file written during GAN training also carries the raw generator, the discriminators, the optimisers
+#: and RNG state under keys with this prefix (``training.gan``); inference ignores them.
+TRAINING_STATE_PREFIX = "train/"
 OFFICIAL_WEIGHT_KEYS = ("generator_running_avg", "generator")  # EMA first (§8.1)
 JSON_ARG_TYPES = (str, int, float, bool, type(None))
 
@@ -124,6 +127,7 @@ def _build(path: Path, state: Mapping[str, Tensor], config: GeneratorConfig) -> 
 
 # ---- project format ---------------------------------------------------------------------------------
 def _from_project_file(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> LoadedModel:
+    tensors = {k: v for k, v in tensors.items() if not k.startswith(TRAINING_STATE_PREFIX)}
     if metadata.get("format") != PROJECT_FORMAT:
         # A plain safetensors export of the original state dict: infer everything from the shapes.
         try:

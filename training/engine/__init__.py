@@ -13,7 +13,7 @@ Public API::
 
 Importing this package imports torch but neither bpy nor the inference server.
 """
-from .checkpoint import (StateFileError, atomic_save, atomic_write_json, load_state, load_training_state,
+from .checkpoint import (StateFileError, atomic_save, atomic_save_file, atomic_write_json, load_state, load_training_state,
                          optimizer_from_tensors, optimizer_to_tensors, rng_from_tensors, rng_to_tensors,
                          save_training_state)
 from .distributed import Distributed, init_distributed
@@ -21,7 +21,7 @@ from .runlog import RunLog, plot_curves
 from .seeding import seed_everything
 
 __all__ = [
-    "Distributed", "RunLog", "StateFileError", "atomic_save", "atomic_write_json", "init_distributed",
+    "Distributed", "RunLog", "StateFileError", "atomic_save", "atomic_save_file", "atomic_write_json", "init_distributed",
     "load_state", "load_training_state", "optimizer_from_tensors", "optimizer_to_tensors", "plot_curves",
     "rng_from_tensors", "rng_to_tensors", "save_training_state", "seed_everything",
 ]

@@ -41,17 +41,25 @@ def atomic_save(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], he
     On any failure (e.g. ENOSPC) the partial file is removed and the previous file under ``path`` is untouched;
     the error propagates as OSError.
     """
+    metadata = {"format": STATE_FORMAT, "format_version": str(STATE_VERSION), "header": json.dumps(dict(header))}
+    return atomic_save_file(path, tensors, metadata)
+
+
+def atomic_save_file(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
+                     metadata: Mapping[str, str]) -> Path:
+    """The low-level atomic safetensors write (temporary file, fsync, rename, fsync of the folder)."""
     from safetensors.torch import save_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    metadata = {"format": STATE_FORMAT, "format_version": str(STATE_VERSION), "header": json.dumps(dict(header))}
+    metadata = dict(metadata)
     state = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     try:
         save_file(state, str(partial), metadata=metadata)
         with open(partial, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(partial, 0o644)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -37,7 +37,9 @@ class Distributed:
         if not self.enabled:
             return module
         if sync_batchnorm:
-            module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+            from .sync_batchnorm import convert_sync_batchnorm
+
+            module = convert_sync_batchnorm(module, self.device)
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
 

@@ -1,0 +1,137 @@
+"""``python -m backend.train gan``: train the generator on a pseudo-GT folder (one process or torchrun).
+
+    python -m backend.train gan --pseudogt DIR --out runs/NAME [--preset cpu|paper|tiny] [--steps N] [--resume]
+        [--fid_collection DIR --fid_every N --fid_samples N] [--device cuda] [--amp] [--export_official FILE]
+    torchrun --nproc_per_node 2 -m backend.train gan ...      # DDP: gloo on CPU, NCCL on GPUs
+
+Flags use the original's snake_case; the dashed spellings are accepted too.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from training.cli_support import StageCommands, add_device_argument
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
+    names = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+    parser.add_argument(*names, **kwargs)
+
+
+def register(sub: argparse._SubParsersAction) -> StageCommands:
+    gan = sub.add_parser("gan", help="train the textured-mesh GAN on pseudo-ground-truth (§4.1)")
+    gsub = gan.add_subparsers(dest="command", required=True)
+    train = gsub.add_parser("train", help="train (the default: `gan --pseudogt ...`)")
+    _flag(train, "pseudogt", required=True, help="pseudo-GT folder (`backend.train recon pseudogt`)")
+    _flag(train, "out", required=True, help="run folder (keep it outside the checkout, e.g. ~/runs/NAME)")
+    _flag(train, "preset", default=None, choices=("cpu", "paper", "tiny"),
+          help="cpu (default without a GPU), paper (default with one) or tiny (smoke tests)")
+    _flag(train, "steps", type=int, default=None, help="total updates, G and D steps together (preset's default)")
+    _flag(train, "iters", type=int, default=None, help="alias of --steps (the original's name)")
+    _flag(train, "batch_size", type=int, default=None, help="global batch (split over torchrun processes)")
+    _flag(train, "seed", type=int, default=None, help="run seed: weights, data order, latents (default 1)")
+    _flag(train, "resume", action="store_true", help="continue from OUT/checkpoint_latest.safetensors")
+    _flag(train, "continue_train", action="store_true", help="alias of --resume (the original's name)")
+    _flag(train, "save_every_min", type=float, default=5.0, help="minutes between checkpoint_latest writes")
+    _flag(train, "checkpoint_every", type=int, default=0, help="numbered checkpoint every N steps (0: none)")
+    _flag(train, "preview_every", type=int, default=500, help="loss curves and sample grid every N steps")
+    _flag(train, "log_every", type=int, default=10, help="metrics.jsonl row (mean losses) every N steps")
+    _flag(train, "fid_collection", default=None, help="collection for FID/KID (held-out renders with poses)")
+    _flag(train, "fid_every", type=int, default=0, help="FID/KID every N steps (0: never)")
+    _flag(train, "fid_samples", type=int, default=500, help="generated samples per FID evaluation")
+    _flag(train, "fid_stats", default=None, help="precomputed real statistics (.npz) for --fid_collection")
+    _flag(train, "limit", type=int, default=None, help="use only the first N pseudo-GT items")
+    _flag(train, "amp", action="store_true", help="bf16 autocast for forward passes (GPUs)")
+    _flag(train, "export_official", default=None, help="also write the original checkpoint .pth layout here")
+    _flag(train, "stop_after_minutes", type=float, default=None, help="stop cleanly (with a checkpoint) after N min")
+    add_device_argument(train)
+    train.set_defaults(run=run_train)
+    return StageCommands(group="gan", commands=["train"], default="train")
+
+
+def _config(args: argparse.Namespace, device) -> "GANConfig":
+    from .config import resolve_preset
+
+    preset = args.preset or ("paper" if device.type == "cuda" else "cpu")
+    config = resolve_preset(preset)
+    changes = {}
+    steps = args.steps if args.steps is not None else args.iters
+    if steps is not None:
+        changes["steps"] = steps
+    if args.batch_size is not None:
+        changes["batch_size"] = args.batch_size
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    return config.replace(**changes) if changes else config
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from training.cli_support import resolve_device_argument
+    from training.engine import init_distributed
+    from training.pseudogt import open_pseudogt, read_index
+
+    from .run import RunOptions, run_gan
+    from .trainer import TrainingError
+
+    device = resolve_device_argument(args)
+    dist = init_distributed(device)
+    if dist.device.type == "cpu":
+        torch.set_num_threads(max(1, torch.get_num_threads() // dist.world_size))
+    config = _config(args, dist.device)
+    index = read_index(args.pseudogt)
+    bar = tqdm(total=int(index["count"]) if args.limit is None else min(args.limit, int(index["count"])),
+               desc="loading pseudo-GT", unit="item", disable=not dist.main, leave=False)
+    data = open_pseudogt(args.pseudogt, limit=args.limit, progress=bar.update)
+    bar.close()
+    options = RunOptions(
+        out=Path(args.out), resume=args.resume or args.continue_train, save_every_min=args.save_every_min,
+        checkpoint_every=args.checkpoint_every, preview_every=args.preview_every, log_every=args.log_every,
+        fid_every=args.fid_every, fid_collection=Path(args.fid_collection) if args.fid_collection else None,
+        fid_samples=args.fid_samples, fid_stats=Path(args.fid_stats) if args.fid_stats else None, amp=args.amp,
+        stop_after_seconds=None if args.stop_after_minutes is None else 60 * args.stop_after_minutes)
+    class_names = index.get("class_names", []) if config.generator.conditional else index.get("class_names", [])[:1]
+    provenance = {"source": "backend.train gan", "pseudogt": str(Path(args.pseudogt).resolve()),
+                  "pseudogt_source": index.get("source"), "items": len(data), "world_size": dist.world_size,
+                  "device": str(dist.device)}
+    progress = tqdm(total=config.steps, initial=0, desc="gan", unit="step", disable=not dist.main,
+                    dynamic_ncols=True)
+    shown = {"n": 0}
+
+    def on_step(result) -> None:
+        if shown["n"] == 0:
+            progress.n = result.step
+        shown["n"] += 1
+        progress.update(1)
+        if result.kind == "d":
+            progress.set_postfix(d_real=f"{result.losses['d_real']:.3f}", d_fake=f"{result.losses['d_fake']:.3f}",
+                                 refresh=False)
+
+    def on_event(message: str) -> None:
+        if dist.main:
+            tqdm.write(message, file=sys.stderr)
+
+    try:
+        summary = run_gan(config, data, options, dist, class_names=class_names, provenance=provenance,
+                          on_step=on_step, on_event=on_event)
+    except TrainingError as exc:
+        progress.close()
+        raise RuntimeError(str(exc)) from None
+    finally:
+        progress.close()
+    if dist.main:
+        best = f"; best FID {summary.best['fid']:.2f} at step {summary.best['step']}" if summary.best else ""
+        print(f"gan: {summary.steps} steps ({summary.stopped}) in {summary.seconds / 60:.1f} min{best}; "
+              f"model: {Path(args.out) / 'generator_ema.safetensors'}")
+        if args.export_official:
+            from .trainer import GANTrainer
+
+            trainer = GANTrainer(config, data, amp=False, class_names=class_names)
+            trainer.load(Path(args.out) / "checkpoint_latest.safetensors")
+            print(f"official layout: {trainer.export_official(args.export_official)}")
+    dist.shutdown()
+    return 0

@@ -1,0 +1,89 @@
+"""GAN training options (§4.1) gathered in one object, and the named presets.
+
+``GANConfig`` is stored in every checkpoint; a resumed run must agree with it on everything that shapes the
+networks or the data order (``RESUME_KEYS``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend.models import GeneratorConfig
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """Everything that defines a GAN run.
+
+    generator: the generator architecture (texture_resolution must equal the pseudo-GT's).
+    d_width: channel multiplier of the discriminators (1.0 = the paper). num_discriminators: 2, 3 or None (auto).
+    batch_size: the *global* batch (split evenly over torchrun processes). steps: total updates (G and D steps).
+    d_steps_per_g: step i is a G step when i mod (d_steps_per_g + 1) == 0, else a D step (each batch used once).
+    mesh_regularization: weight of the flat regulariser. mirror: virtual-mirror augmentation with p = 0.5.
+    seed: data order, latents and augmentation are functions of (seed, step), so resumes and DDP see the same.
+    """
+
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    d_width: float = 1.0
+    num_discriminators: int | None = None
+    batch_size: int = 32
+    steps: int = 100_000
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4
+    betas: tuple[float, float] = (0.0, 0.99)
+    d_steps_per_g: int = 2
+    mesh_regularization: float = 1e-4
+    mirror: bool = True
+    seed: int = 1
+    truncation: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["generator"] = self.generator.to_dict()
+        out["betas"] = list(self.betas)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "GANConfig":
+        data = dict(data)
+        data["generator"] = GeneratorConfig.from_dict(data["generator"])
+        data["betas"] = tuple(data["betas"])
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown GAN config keys: {', '.join(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes) -> "GANConfig":
+        return dataclasses.replace(self, **changes)
+
+
+#: Keys that a resumed run must share with its checkpoint (the rest, e.g. ``steps``, may be extended).
+RESUME_KEYS = ("generator", "d_width", "num_discriminators", "batch_size", "d_steps_per_g", "seed", "mirror")
+
+
+def mismatches(saved: GANConfig, current: GANConfig) -> list[str]:
+    """Human-readable differences between a checkpoint's config and the requested one, on RESUME_KEYS."""
+    a, b = saved.to_dict(), current.to_dict()
+    return [f"{k}: checkpoint {a[k]!r}, requested {b[k]!r}" for k in RESUME_KEYS if a[k] != b[k]]
+
+
+PRESETS: dict[str, GANConfig] = {
+    # The spec's numbers (§1.4, §4.1): 512 texture, full width, auto discriminators (3), batch 32, 100k iterations.
+    "paper": GANConfig(generator=GeneratorConfig(texture_resolution=512), d_width=1.0, batch_size=32,
+                       steps=100_000),
+    # Sized by measurement for 2 CPU cores (docs/training.md): 128 texture, quarter-width G (the "small" generator) and D.
+    "cpu": GANConfig(generator=GeneratorConfig(texture_resolution=128, width=0.25), d_width=0.25, batch_size=16,
+                     steps=15_000),
+    # Tests and smoke runs: tiny networks, a few steps.
+    "tiny": GANConfig(generator=GeneratorConfig(texture_resolution=128, width=0.125), d_width=0.125, batch_size=4,
+                      steps=12),
+}
+
+
+def resolve_preset(name: str) -> GANConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown GAN preset {name!r}; choose one of {', '.join(PRESETS)}") from None

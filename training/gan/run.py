@@ -1,0 +1,225 @@
+"""A whole GAN run in a run folder: resume, periodic checkpoints, FID/KID, previews, loss curves.
+
+Run folder ``OUT``::
+
+    OUT/checkpoint_latest.safetensors    every ``save_every_min`` minutes and at the end (resume point)
+    OUT/checkpoint_<step>.safetensors    every ``checkpoint_every`` steps
+    OUT/checkpoint_best.safetensors      lowest FID so far (when FID is measured)
+    OUT/generator_ema.safetensors        the EMA generator alone (small; what ``--checkpoint`` users ship)
+    OUT/metrics.jsonl, OUT/loss_curves.png, OUT/fid.jsonl, OUT/samples.png, OUT/run.json
+
+Every ``*.safetensors`` above loads with ``backend.models.load_model`` (``backend.generate --checkpoint``,
+``backend.serve --checkpoint``). Only rank 0 writes. This module does not print; it reports through callbacks.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from training.engine import Distributed, RunLog, atomic_write_json
+from training.pseudogt import PseudoGTSet
+
+from .config import GANConfig
+from .trainer import GANTrainer, StepResult, TrainingError
+
+LATEST = "checkpoint_latest.safetensors"
+BEST = "checkpoint_best.safetensors"
+EMA = "generator_ema.safetensors"
+
+
+@dataclass
+class RunOptions:
+    """Side effects of a run. FID needs ``fid_collection`` (a collection folder with object-frame poses)."""
+
+    out: Path
+    resume: bool = False
+    save_every_min: float = 5.0
+    checkpoint_every: int = 0            # 0: no numbered checkpoints
+    log_every: int = 10
+    preview_every: int = 500
+    fid_every: int = 0                   # 0: no FID during training
+    fid_collection: Path | None = None
+    fid_samples: int = 500
+    fid_stats: Path | None = None
+    amp: bool = False
+    stop_after_seconds: float | None = None
+
+
+@dataclass
+class RunSummary:
+    steps: int
+    seconds: float
+    fid: list[dict] = field(default_factory=list)
+    best: dict | None = None
+    stopped: str = "finished"
+
+
+class FIDMonitor:
+    """FID/KID of the EMA generator on a fixed sample (the same poses and latents each time)."""
+
+    def __init__(self, collection: Path, samples: int, stats: Path | None, device: torch.device) -> None:
+        from fid.inception import load_feature_extractor
+
+        self.collection = collection
+        self.samples = samples
+        self.stats = stats
+        self.device = device
+        self.extractor = load_feature_extractor("tf", device)
+
+    def __call__(self, trainer: GANTrainer) -> dict:
+        from backend.models import LoadedModel
+        from backend.models.loaded import inference_module
+        from fid.evaluation import EvaluationOptions, evaluate_generator
+
+        import copy
+
+        generator = copy.deepcopy(trainer.generator_ema).cpu().float()
+        model = LoadedModel(generator=inference_module(generator), config=trainer.config.generator,
+                            class_names=trainer.class_names, provenance={}, untrained=False,
+                            source=f"step {trainer.step}")
+        options = EvaluationOptions(num_samples=self.samples, seed=1234, truncation=trainer.config.truncation,
+                                    device=str(self.device), stats_path=self.stats)
+        result = evaluate_generator(model, self.collection, self.extractor, options).result
+        return {"step": trainer.step, "fid": float(result.fid),
+                "kid": None if result.kid is None else float(result.kid),
+                "kid_std": None if result.kid_std is None else float(result.kid_std), "samples": self.samples}
+
+
+def save_samples(trainer: GANTrainer, path: Path, collection: Path | None, count: int = 16) -> Path:
+    """A grid of EMA samples rendered under poses of the collection (random views without one)."""
+    import copy
+
+    import numpy as np
+
+    from backend.render import Pose
+    from backend.render.preview import save_preview_grid
+    from backend.mesh import displacement_to_vertices
+
+    g = copy.deepcopy(trainer.generator_ema).cpu().float().eval()
+    z = torch.Generator().manual_seed(4321)
+    latents = torch.randn(count, trainer.config.generator.latent_dim, generator=z).clamp(-1, 1)
+    cls = torch.zeros(count, dtype=torch.int64) if trainer.config.generator.conditional else None
+    with torch.no_grad():
+        texture, displacement = g(latents, cls)
+        vertices = displacement_to_vertices(trainer.template, displacement)
+    poses = None
+    if collection is not None:
+        from fid.generated import plan_samples
+        from fid.real import open_collection
+
+        records = open_collection(collection, check="header").records
+
+        class _Model:
+            conditional = False
+
+        plan = plan_samples(records, count, _Model())
+        poses = Pose(q=torch.from_numpy(plan.q), s=torch.from_numpy(plan.s), t=torch.from_numpy(plan.t))
+    return save_preview_grid(path, vertices, texture, trainer.template, poses=poses, tile=128, supersample=2,
+                             per_row=8)
+
+
+def run_gan(config: GANConfig, data: PseudoGTSet, options: RunOptions, dist: Distributed | None = None,
+            class_names: list[str] | None = None, provenance: dict | None = None,
+            on_step: Callable[[StepResult], None] | None = None,
+            on_event: Callable[[str], None] | None = None) -> RunSummary:
+    """Train until ``config.steps`` (resuming from ``OUT/checkpoint_latest.safetensors`` when asked).
+
+    on_step: called after every update; on_event: one-line messages (checkpoints, FID, resume).
+    Raises TrainingError (one line) for a non-finite loss (the last good checkpoint stays) or a bad resume.
+    """
+    dist = dist or Distributed()
+    say = on_event or (lambda message: None)
+    out = Path(options.out)
+    trainer = GANTrainer(config, data, dist, amp=options.amp, class_names=class_names, provenance=provenance)
+    latest = out / LATEST
+    if options.resume and latest.exists():
+        trainer.load(latest)
+        say(f"resumed from {latest} at step {trainer.step}")
+    elif options.resume:
+        say(f"no {latest} yet: starting a new run")
+    elif latest.exists():
+        raise TrainingError(f"{out} already holds a run (checkpoint_latest at step "
+                            f"{_saved_step(latest)}); pass --resume to continue it or choose another --out")
+    log = RunLog(out, enabled=dist.main)
+    log.truncate_after(trainer.step)
+    fid_log = RunLog(out, enabled=dist.main, name="fid", tensorboard=False)
+    fid_log.truncate_after(trainer.step)
+    monitor = None
+    if options.fid_every and options.fid_collection is not None and dist.main:
+        monitor = FIDMonitor(Path(options.fid_collection), options.fid_samples, options.fid_stats, dist.device)
+    best = min(fid_log.rows, key=lambda r: r["fid"]) if fid_log.rows else None
+    if dist.main:
+        atomic_write_json(out / "run.json", {"config": config.to_dict(), "world_size": dist.world_size,
+                                             "pseudogt": str(data.root), "items": len(data),
+                                             "options": {k: str(v) for k, v in vars(options).items()}})
+    started = time.perf_counter()
+    last_save = time.monotonic()
+    summary = RunSummary(steps=trainer.step, seconds=0.0, fid=list(fid_log.rows), best=best)
+    window: dict[str, list[float]] = {}
+
+    def checkpoint(path: Path, extra: dict | None = None) -> None:
+        try:
+            trainer.save(path, extra)
+        except OSError as exc:  # e.g. a full disk: the previous file under this name is still complete
+            say(f"warning: could not write {path.name} ({exc}); the previous one is kept, retrying later")
+
+    try:
+        while trainer.step < config.steps:
+            result = trainer.train_step()
+            if on_step is not None:
+                on_step(result)
+            for k, v in result.losses.items():
+                window.setdefault(k, []).append(v)
+            step = trainer.step
+            if step % options.log_every == 0:
+                log.log(step, {k: sum(v) / len(v) for k, v in window.items()} | {"epoch": trainer.epoch})
+                window.clear()
+            if dist.main and options.preview_every and step % options.preview_every == 0:
+                log.plot(title=f"GAN {out.name}")
+                save_samples(trainer, out / "samples.png", options.fid_collection)
+            if monitor is not None and step % options.fid_every == 0:
+                row = monitor(trainer)
+                fid_log.log(step, {k: v for k, v in row.items() if k != "step"})
+                summary.fid.append(row)
+                say(f"step {step}: FID {row['fid']:.2f}, KID {row['kid']:.4f} ({row['samples']} samples)")
+                fid_log.plot(keys=["fid", "kid"], title="FID / KID (EMA generator)", name="fid_curve.png")
+                if best is None or row["fid"] < best["fid"]:
+                    best = row
+                    checkpoint(out / BEST, {"fid": row})
+            if options.checkpoint_every and step % options.checkpoint_every == 0:
+                checkpoint(out / f"checkpoint_{step}.safetensors")
+            if time.monotonic() - last_save > 60 * options.save_every_min:
+                checkpoint(latest)
+                last_save = time.monotonic()
+            if options.stop_after_seconds is not None and time.perf_counter() - started > options.stop_after_seconds:
+                summary.stopped = "time limit"
+                break
+    except KeyboardInterrupt:
+        summary.stopped = "interrupted"
+        checkpoint(latest)
+        raise
+    checkpoint(latest)
+    if dist.main:
+        trainer.export_ema(out / EMA, {"fid": best} if best else None)
+        log.plot(title=f"GAN {out.name}")
+        save_samples(trainer, out / "samples.png", options.fid_collection)
+    log.close()
+    summary.steps = trainer.step
+    summary.seconds = time.perf_counter() - started
+    summary.best = best
+    return summary
+
+
+def _saved_step(path: Path) -> str:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return str(json.loads((f.metadata() or {})["training"])["step"])
+    except Exception:
+        return "?"

@@ -1,0 +1,359 @@
+"""The GAN training loop of §4.1 on a pseudo-GT folder, on one process or many (torchrun + DDP).
+
+One call of :meth:`GANTrainer.train_step` is one update: a G step when ``step % (d_steps_per_g + 1) == 0``, else a
+D step, each on its own data batch. The global batch of a step, its latents and its mirror flags are functions of
+(seed, step) only; under torchrun each process takes its slice of the global batch, so N processes compute what one
+process computes at the same global batch (synchronised batch norm in G, gradients averaged by DDP).
+
+Checkpoints (``save``) are project generator files (``backend.models.load_model`` reads them as they are: the EMA
+generator) that also carry the raw generator, the discriminators, both optimisers and the RNG state under ``train/``
+keys, written atomically.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from backend.mesh import displacement_to_vertices, uv_sphere
+from backend.models import Generator, ema_decay, update_ema
+from backend.models.checkpoints import PROJECT_FORMAT, PROJECT_FORMAT_VERSION, TRAINING_STATE_PREFIX
+from training.engine import Distributed, atomic_save_file
+from training.engine.checkpoint import optimizer_from_tensors, optimizer_to_tensors
+from training.pseudogt import PseudoGTSet
+
+from .config import GANConfig, mismatches
+from .discriminator import MultiScaleDiscriminator
+from .losses import combine, flat_loss, hinge_d_fake, hinge_d_real, hinge_g
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, data that does not fit the config). One-line message."""
+
+
+def virtual_mirror(x: Tensor) -> Tensor:
+    """The "virtual mirror" of §2.6 on (B, C, H, W) maps: flip left-right, then roll by W/2."""
+    return torch.roll(x.flip(-1), x.shape[-1] // 2, dims=-1)
+
+
+@dataclass
+class StepResult:
+    step: int
+    kind: str                      # "g" or "d"
+    losses: dict[str, float]
+
+
+class GANTrainer:
+    """State and updates of one GAN run (this process's share of it).
+
+    data: the pseudo-GT set (loaded on every process). dist: from ``training.engine.init_distributed``.
+    amp: bf16 autocast (CUDA) for the forward passes.
+    """
+
+    def __init__(self, config: GANConfig, data: PseudoGTSet, dist: Distributed | None = None,
+                 amp: bool = False, class_names: list[str] | None = None, provenance: dict | None = None) -> None:
+        self.config = config
+        self.dist = dist or Distributed()
+        self.device = self.dist.device
+        self.amp = amp
+        if config.batch_size % self.dist.world_size:
+            raise TrainingError(f"batch size {config.batch_size} does not split over {self.dist.world_size} "
+                                f"processes; use a multiple of {self.dist.world_size}")
+        self.local_batch = config.batch_size // self.dist.world_size
+        g = config.generator
+        if data.texture_resolution != g.texture_resolution or data.mesh_resolution != g.mesh_resolution:
+            raise TrainingError(
+                f"the pseudo-GT has {data.texture_resolution}² textures and {data.mesh_resolution}² meshes but the "
+                f"generator makes {g.texture_resolution}² / {g.mesh_resolution}²; choose a matching preset or "
+                f"--texture_resolution, or export the pseudo-GT at that size")
+        n_cat = int(data.category.max()) + 1 if len(data) else 0
+        if g.conditional and n_cat > g.n_classes:
+            raise TrainingError(f"the pseudo-GT has {n_cat} categories but the generator {g.n_classes} classes")
+        if len(data) < config.batch_size:
+            raise TrainingError(f"the pseudo-GT has {len(data)} items, fewer than the batch size "
+                                f"{config.batch_size}")
+        self.data = data
+        self.class_names = class_names or []
+        self.provenance = provenance or {}
+        self.step = 0
+        self.curves: dict[str, list[float]] = {}
+
+        torch.manual_seed(config.seed)  # same initial weights on every process
+        # channels-last convolutions are about 1.4x faster on CPU (oneDNN); state dicts are unchanged.
+        layout = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        self.generator = Generator(g).to(self.device, memory_format=layout).train()
+        self.discriminator = MultiScaleDiscriminator(
+            g.texture_resolution, g.mesh_resolution, config.num_discriminators, config.d_width,
+            g.n_classes if g.conditional else 0).to(self.device, memory_format=layout).train()
+        self.generator_ema = copy.deepcopy(self.generator).eval()
+        self.weights = self.discriminator.weights
+        self.g = self.dist.wrap(self.generator)
+        self.d = self.dist.wrap(self.discriminator, sync_batchnorm=False)
+        if self.dist.enabled:
+            # The EMA follows the converted module's state dict (same names), so keep it plain.
+            self.generator = self.g.module
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=config.betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas)
+
+        template = uv_sphere()
+        self.template = template
+        self.faces = torch.as_tensor(np.array(template.faces), dtype=torch.int64, device=self.device)
+        self.adjacency = torch.as_tensor(np.array(template.face_adjacency), dtype=torch.int64, device=self.device)
+        self.class_weights = self._class_weights()
+
+    # ---- data ----------------------------------------------------------------------------------------------
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, len(self.data) // self.config.batch_size)
+
+    @property
+    def epoch(self) -> int:
+        return self.step // self.steps_per_epoch
+
+    def _class_weights(self) -> Tensor | None:
+        """Class-balanced sampling weights total / (count_c * n_classes) when there are several categories."""
+        cats = self.data.category
+        present = torch.unique(cats)
+        if len(present) < 2:
+            return None
+        counts = torch.bincount(cats).double()
+        return (len(cats) / (counts[cats] * len(present))).float()
+
+    def global_batch(self, step: int) -> tuple[Tensor, Tensor, Tensor]:
+        """(indices (B,), latents (B, latent_dim), mirror flags (B,) bool) of the global batch of ``step``."""
+        cfg = self.config
+        rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        if self.class_weights is not None:
+            indices = torch.multinomial(self.class_weights, cfg.batch_size, replacement=True, generator=rng)
+        else:
+            epoch, position = divmod(step, self.steps_per_epoch)
+            order = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
+            indices = order[position * cfg.batch_size:(position + 1) * cfg.batch_size]
+        z = torch.randn(cfg.batch_size, cfg.generator.latent_dim, generator=rng)
+        flips = torch.rand(cfg.batch_size, generator=rng) < 0.5 if cfg.mirror else torch.zeros(cfg.batch_size, dtype=torch.bool)
+        return indices, z, flips
+
+    def local_batch_tensors(self, step: int):
+        """This process's slice: texture (b, 3, T, T), alpha (b, 1, T, T), mesh (b, 3, M, M), class (b,), z (b, L)."""
+        indices, z, flips = self.global_batch(step)
+        lo = self.dist.rank * self.local_batch
+        sl = slice(lo, lo + self.local_batch)
+        indices, z, flips = indices[sl], z[sl], flips[sl]
+        texture = self.data.texture[indices].float()
+        alpha = self.data.alpha[indices].float()
+        mesh = self.data.mesh[indices].float()
+        if flips.any():
+            f = flips[:, None, None, None]
+            texture = torch.where(f, virtual_mirror(texture), texture)
+            alpha = torch.where(f, virtual_mirror(alpha), alpha)
+            mesh = torch.where(f, virtual_mirror(mesh), mesh)
+        cls = self.data.category[indices]
+        move = lambda t: t.to(self.device, non_blocking=True)  # noqa: E731
+        return move(texture), move(alpha), move(mesh), move(cls), move(z)
+
+    # ---- updates -------------------------------------------------------------------------------------------
+    def _autocast(self):
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+    def _class_arg(self, cls: Tensor) -> Tensor | None:
+        return cls if self.config.generator.conditional else None
+
+    def is_g_step(self, step: int) -> bool:
+        return step % (self.config.d_steps_per_g + 1) == 0
+
+    def train_step(self, kind: str | None = None) -> StepResult:
+        """One update on the batch of the current step; raises TrainingError on a non-finite loss.
+
+        kind: None follows the schedule (``is_g_step``); "g" or "d" forces that update (tests, diagnostics).
+        """
+        step = self.step
+        texture, alpha, mesh, cls, z = self.local_batch_tensors(step)
+        c = self._class_arg(cls)
+        if kind not in (None, "g", "d"):
+            raise ValueError(f"kind must be None, 'g' or 'd', got {kind!r}")
+        if kind == "g" or (kind is None and self.is_g_step(step)):
+            losses = self._g_step(z, c, alpha)
+            kind = "g"
+        else:
+            losses = self._d_step(texture, alpha, mesh, z, c)
+            kind = "d"
+        self.step += 1
+        for k, v in losses.items():
+            self.curves.setdefault(k, []).append(v)
+        return StepResult(step, kind, losses)
+
+    def _reduce(self, values: dict[str, Tensor]) -> dict[str, float]:
+        stacked = torch.stack([v.detach().float() for v in values.values()])
+        stacked = self.dist.all_reduce_mean(stacked)
+        out = {k: float(v) for k, v in zip(values, stacked.cpu())}
+        bad = [k for k, v in out.items() if not math.isfinite(v)]
+        if bad:
+            raise TrainingError(f"non-finite {', '.join(bad)} at step {self.step}; the last checkpoint is kept. "
+                                f"Lower the learning rates or check the pseudo-GT for bad values")
+        return out
+
+    def _d_step(self, texture: Tensor, alpha: Tensor, mesh: Tensor, z: Tensor, c: Tensor | None) -> dict[str, float]:
+        self.opt_d.zero_grad(set_to_none=True)
+        with torch.no_grad(), self._autocast():
+            fake_texture, fake_mesh = self.g(z, c)
+        x_real = torch.cat([texture * alpha, alpha], dim=1)
+        x_fake = torch.cat([fake_texture.float() * alpha, alpha], dim=1)
+        b = x_real.shape[0]
+        with self._autocast():
+            outputs = self.d(torch.cat([x_real, x_fake]), torch.cat([mesh, fake_mesh.float()]),
+                             None if c is None else torch.cat([c, c]))
+        outputs = [(y.float(), m) for y, m in outputs]
+        real = [(y[:b], m[:b]) for y, m in outputs]
+        fake = [(y[b:], m[b:]) for y, m in outputs]
+        loss_real = combine(real, self.weights, hinge_d_real)
+        loss_fake = combine(fake, self.weights, hinge_d_fake)
+        losses = self._reduce({"d_real": loss_real, "d_fake": loss_fake})
+        (loss_real + loss_fake).backward()
+        self.opt_d.step()
+        return losses
+
+    def _g_step(self, z: Tensor, c: Tensor | None, alpha: Tensor) -> dict[str, float]:
+        self.opt_g.zero_grad(set_to_none=True)
+        d_params = list(self.discriminator.parameters())
+        frozen = not self.dist.enabled
+        if frozen:  # no D gradients needed; DDP instead skips their all-reduce with no_sync
+            for p in d_params:
+                p.requires_grad_(False)
+        try:
+            with self._autocast():
+                fake_texture, fake_mesh = self.g(z, c)
+            x_fake = torch.cat([fake_texture.float() * alpha, alpha], dim=1)
+            sync = self.d.no_sync() if self.dist.enabled else contextlib.nullcontext()
+            with sync:
+                with self._autocast():
+                    outputs = self.d(x_fake, fake_mesh.float(), c)
+                loss_g = combine([(y.float(), m) for y, m in outputs], self.weights, hinge_g)
+                vertices = displacement_to_vertices(self.template, fake_mesh.float())
+                flat = flat_loss(vertices, self.faces, self.adjacency)
+                losses = self._reduce({"g": loss_g, "flat": flat})
+                (loss_g + self.config.mesh_regularization * flat).backward()
+        finally:
+            if frozen:
+                for p in d_params:
+                    p.requires_grad_(True)
+        self.opt_g.step()
+        update_ema(self.generator_ema, self.generator, ema_decay(self.epoch))
+        return losses
+
+    # ---- checkpoints ---------------------------------------------------------------------------------------
+    def state_tensors(self) -> dict[str, Tensor]:
+        """EMA generator at the top level (what inference loads), training state under ``train/``."""
+        p = TRAINING_STATE_PREFIX
+        tensors = {k: v for k, v in self.generator_ema.state_dict().items()}
+        tensors.update({f"{p}generator/{k}": v for k, v in self.generator.state_dict().items()})
+        tensors.update({f"{p}discriminator/{k}": v for k, v in self.discriminator.state_dict().items()})
+        self._optim_info = {}
+        for name, opt in (("optim_g", self.opt_g), ("optim_d", self.opt_d)):
+            flat, info = optimizer_to_tensors(opt)
+            self._optim_info[name] = info
+            tensors.update({f"{p}{name}/{k}": v for k, v in flat.items()})
+        tensors[f"{p}rng/cpu"] = torch.random.get_rng_state()
+        return tensors
+
+    def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        """Write an atomic checkpoint (rank 0 only; other ranks return the path without writing)."""
+        path = Path(path)
+        if not self.dist.main:
+            return path
+        tensors = self.state_tensors()
+        training = {"step": self.step, "epoch": self.epoch, "config": self.config.to_dict(),
+                    "optimizers": self._optim_info, **(extra or {})}
+        provenance = {**self.provenance, "trained_steps": self.step, "epoch": self.epoch,
+                      "gan_config": self.config.to_dict()}
+        metadata = {
+            "format": PROJECT_FORMAT, "format_version": PROJECT_FORMAT_VERSION,
+            "config": json.dumps(self.config.generator.to_dict()),
+            "class_names": json.dumps(self.class_names), "provenance": json.dumps(provenance),
+            "training": json.dumps(training),
+        }
+        return atomic_save_file(path, tensors, metadata)
+
+    def load(self, path: str | Path) -> dict[str, Any]:
+        """Restore everything from a checkpoint written by :meth:`save`; returns its ``training`` header.
+
+        Raises TrainingError when the checkpoint was made with another configuration (RESUME_KEYS).
+        """
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path)
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                metadata = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise TrainingError(f"{path} cannot be read ({exc}); resume from another checkpoint") from None
+        if "training" not in metadata:
+            raise TrainingError(f"{path} holds no training state (an exported model?); it cannot be resumed")
+        training = json.loads(metadata["training"])
+        saved = GANConfig.from_dict(training["config"])
+        diff = mismatches(saved, self.config)
+        if diff:
+            raise TrainingError(f"{path} was made with another configuration ({'; '.join(diff)}); use the same "
+                                f"preset and options, or a new --out folder")
+        p = TRAINING_STATE_PREFIX
+
+        def group(name: str) -> dict[str, Tensor]:
+            pre = f"{p}{name}/"
+            return {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
+
+        self.generator_ema.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(p)})
+        self.generator.load_state_dict(group("generator"))
+        self.discriminator.load_state_dict(group("discriminator"))
+        optimizer_from_tensors(self.opt_g, group("optim_g"), training["optimizers"]["optim_g"])
+        optimizer_from_tensors(self.opt_d, group("optim_d"), training["optimizers"]["optim_d"])
+        rng = group("rng")
+        if "cpu" in rng:
+            torch.random.set_rng_state(rng["cpu"])
+        self.step = int(training["step"])
+        return training
+
+    def export_ema(self, path: str | Path, provenance: dict | None = None) -> Path:
+        """The EMA generator alone as a project model file (small: what ships)."""
+        from backend.models import save_model
+
+        prov = {**self.provenance, "trained_steps": self.step, "epoch": self.epoch,
+                "gan_config": self.config.to_dict(), **(provenance or {})}
+        return save_model(path, self.generator_ema, self.config.generator, self.class_names, prov)
+
+    def export_official(self, path: str | Path) -> Path:
+        """The original ``checkpoint_*.pth`` layout (§8.1): plain tensors, ints and an ``args`` dict.
+
+        Readable with ``torch.load(weights_only=True)``; no code is pickled.
+        """
+        import os
+
+        g = self.config.generator
+        args = {"texture_resolution": g.texture_resolution, "mesh_resolution": g.mesh_resolution,
+                "latent_dim": g.latent_dim, "symmetric_g": g.symmetric, "conditional_class": g.conditional,
+                "num_discriminators": 3 if self.discriminator.d3 is not None else 2,
+                "batch_size": self.config.batch_size, "lr_g": self.config.lr_g, "lr_d": self.config.lr_d,
+                "mesh_regularization": self.config.mesh_regularization, "loss": "hinge",
+                "d_steps_per_g": self.config.d_steps_per_g}
+        content = {
+            "generator": {k: v.cpu() for k, v in self.generator.state_dict().items()},
+            "generator_running_avg": {k: v.cpu() for k, v in self.generator_ema.state_dict().items()},
+            "discriminator": {k: v.cpu() for k, v in self.discriminator.state_dict().items()},
+            "epoch": self.epoch, "iteration": self.step, "args": args,
+            "g_curve": self.curves.get("g", []), "d_real_curve": self.curves.get("d_real", []),
+            "d_fake_curve": self.curves.get("d_fake", []), "flat_curve": self.curves.get("flat", []),
+        }
+        path = Path(path)
+        partial = path.with_name(path.name + ".partial")
+        torch.save(content, partial)
+        os.replace(partial, path)
+        return path
