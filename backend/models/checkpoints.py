@@ -184,6 +184,10 @@ def save_model(path: "str | os.PathLike[str]", generator: Generator, config: Gen
     state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    save_file(state, str(partial), metadata=metadata)
-    os.replace(partial, path)
+    try:
+        save_file(state, str(partial), metadata=metadata)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # e.g. a full disk: the previous file under ``path`` stays as it was
+        raise
     return path

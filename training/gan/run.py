@@ -47,6 +47,7 @@ class RunOptions:
     fid_samples: int = 500
     fid_stats: Path | None = None
     amp: bool = False
+    dtype: str = "float32"                # "float64" for exactness checks
     stop_after_seconds: float | None = None
 
 
@@ -135,7 +136,8 @@ def run_gan(config: GANConfig, data: PseudoGTSet, options: RunOptions, dist: Dis
     dist = dist or Distributed()
     say = on_event or (lambda message: None)
     out = Path(options.out)
-    trainer = GANTrainer(config, data, dist, amp=options.amp, class_names=class_names, provenance=provenance)
+    trainer = GANTrainer(config, data, dist, amp=options.amp, class_names=class_names, provenance=provenance,
+                         dtype=getattr(torch, options.dtype))
     latest = out / LATEST
     if options.resume and latest.exists():
         trainer.load(latest)
@@ -205,7 +207,10 @@ def run_gan(config: GANConfig, data: PseudoGTSet, options: RunOptions, dist: Dis
         raise
     checkpoint(latest)
     if dist.main:
-        trainer.export_ema(out / EMA, {"fid": best} if best else None)
+        try:
+            trainer.export_ema(out / EMA, {"fid": best} if best else None)
+        except OSError as exc:
+            say(f"warning: could not write {EMA} ({exc}); checkpoint_latest holds the same EMA generator")
         log.plot(title=f"GAN {out.name}")
         save_samples(trainer, out / "samples.png", options.fid_collection)
     log.close()

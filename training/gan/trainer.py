@@ -55,15 +55,19 @@ class GANTrainer:
     """State and updates of one GAN run (this process's share of it).
 
     data: the pseudo-GT set (loaded on every process). dist: from ``training.engine.init_distributed``.
-    amp: bf16 autocast (CUDA) for the forward passes.
+    amp: bf16 autocast (CUDA) for the forward passes. dtype: parameter and compute dtype; float64 exists for
+    exactness checks (e.g. DDP against one process), where float32 noise would be amplified by Adam (with beta1 = 0
+    its first steps move every weight by +-lr, so a gradient that cancels to ~1e-7 moves by a random sign).
     """
 
     def __init__(self, config: GANConfig, data: PseudoGTSet, dist: Distributed | None = None,
-                 amp: bool = False, class_names: list[str] | None = None, provenance: dict | None = None) -> None:
+                 amp: bool = False, class_names: list[str] | None = None, provenance: dict | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
         self.config = config
         self.dist = dist or Distributed()
         self.device = self.dist.device
         self.amp = amp
+        self.dtype = dtype
         if config.batch_size % self.dist.world_size:
             raise TrainingError(f"batch size {config.batch_size} does not split over {self.dist.world_size} "
                                 f"processes; use a multiple of {self.dist.world_size}")
@@ -89,10 +93,10 @@ class GANTrainer:
         torch.manual_seed(config.seed)  # same initial weights on every process
         # channels-last convolutions are about 1.4x faster on CPU (oneDNN); state dicts are unchanged.
         layout = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
-        self.generator = Generator(g).to(self.device, memory_format=layout).train()
+        self.generator = Generator(g).to(self.device, dtype, memory_format=layout).train()
         self.discriminator = MultiScaleDiscriminator(
             g.texture_resolution, g.mesh_resolution, config.num_discriminators, config.d_width,
-            g.n_classes if g.conditional else 0).to(self.device, memory_format=layout).train()
+            g.n_classes if g.conditional else 0).to(self.device, dtype, memory_format=layout).train()
         self.generator_ema = copy.deepcopy(self.generator).eval()
         self.weights = self.discriminator.weights
         self.g = self.dist.wrap(self.generator)
@@ -147,9 +151,10 @@ class GANTrainer:
         lo = self.dist.rank * self.local_batch
         sl = slice(lo, lo + self.local_batch)
         indices, z, flips = indices[sl], z[sl], flips[sl]
-        texture = self.data.texture[indices].float()
-        alpha = self.data.alpha[indices].float()
-        mesh = self.data.mesh[indices].float()
+        texture = self.data.texture[indices].to(self.dtype)
+        alpha = self.data.alpha[indices].to(self.dtype)
+        mesh = self.data.mesh[indices].to(self.dtype)
+        z = z.to(self.dtype)
         if flips.any():
             f = flips[:, None, None, None]
             texture = torch.where(f, virtual_mirror(texture), texture)
@@ -193,9 +198,9 @@ class GANTrainer:
         return StepResult(step, kind, losses)
 
     def _reduce(self, values: dict[str, Tensor]) -> dict[str, float]:
-        stacked = torch.stack([v.detach().float() for v in values.values()])
+        stacked = torch.stack([v.detach().to(self.dtype) for v in values.values()])
         stacked = self.dist.all_reduce_mean(stacked)
-        out = {k: float(v) for k, v in zip(values, stacked.cpu())}
+        out = {k: float(v) for k, v in zip(values, stacked.cpu().double())}
         bad = [k for k, v in out.items() if not math.isfinite(v)]
         if bad:
             raise TrainingError(f"non-finite {', '.join(bad)} at step {self.step}; the last checkpoint is kept. "
@@ -207,12 +212,12 @@ class GANTrainer:
         with torch.no_grad(), self._autocast():
             fake_texture, fake_mesh = self.g(z, c)
         x_real = torch.cat([texture * alpha, alpha], dim=1)
-        x_fake = torch.cat([fake_texture.float() * alpha, alpha], dim=1)
+        x_fake = torch.cat([fake_texture.to(self.dtype) * alpha, alpha], dim=1)
         b = x_real.shape[0]
         with self._autocast():
-            outputs = self.d(torch.cat([x_real, x_fake]), torch.cat([mesh, fake_mesh.float()]),
+            outputs = self.d(torch.cat([x_real, x_fake]), torch.cat([mesh, fake_mesh.to(self.dtype)]),
                              None if c is None else torch.cat([c, c]))
-        outputs = [(y.float(), m) for y, m in outputs]
+        outputs = [(y.to(self.dtype), m) for y, m in outputs]
         real = [(y[:b], m[:b]) for y, m in outputs]
         fake = [(y[b:], m[b:]) for y, m in outputs]
         loss_real = combine(real, self.weights, hinge_d_real)
@@ -232,13 +237,13 @@ class GANTrainer:
         try:
             with self._autocast():
                 fake_texture, fake_mesh = self.g(z, c)
-            x_fake = torch.cat([fake_texture.float() * alpha, alpha], dim=1)
+            x_fake = torch.cat([fake_texture.to(self.dtype) * alpha, alpha], dim=1)
             sync = self.d.no_sync() if self.dist.enabled else contextlib.nullcontext()
             with sync:
                 with self._autocast():
-                    outputs = self.d(x_fake, fake_mesh.float(), c)
-                loss_g = combine([(y.float(), m) for y, m in outputs], self.weights, hinge_g)
-                vertices = displacement_to_vertices(self.template, fake_mesh.float())
+                    outputs = self.d(x_fake, fake_mesh.to(self.dtype), c)
+                loss_g = combine([(y.to(self.dtype), m) for y, m in outputs], self.weights, hinge_g)
+                vertices = displacement_to_vertices(self.template, fake_mesh.to(self.dtype))
                 flat = flat_loss(vertices, self.faces, self.adjacency)
                 losses = self._reduce({"g": loss_g, "flat": flat})
                 (loss_g + self.config.mesh_regularization * flat).backward()
