@@ -19,8 +19,9 @@ def radial_remesh(vertices: np.ndarray, faces: np.ndarray, directions: np.ndarra
     """Farthest ray hit from the origin along each direction.
 
     vertices: (N, 3) float, faces: (F, 3) int (any winding), directions: (V, 3) unit vectors.
-    Returns (V,) float64 distances; a direction that hits nothing gets the mean distance of the four nearest
-    directions that did hit, so the result is always finite.
+    Returns (V,) float64 distances; a direction that hits nothing (a hole) gets the mean distance of the four
+    nearest directions that did hit, so the result is always finite. Raises ValueError when most rays miss (the
+    origin is outside the mesh).
 
     Moller-Trumbore with the ray origin fixed at 0: every term is linear in the direction d (det = d.(e2 x e1),
     u = d.(e2 x s) / det, w = d.(s x e1) / det, t = e2.(s x e1) / det with s = -a), so all rays against all faces are
@@ -41,8 +42,9 @@ def radial_remesh(vertices: np.ndarray, faces: np.ndarray, directions: np.ndarra
     hit = ok & (u >= -1e-9) & (w >= -1e-9) & (u + w <= 1 + 1e-9) & (t > 0)
     radii = np.where(hit, t, -1.0).max(axis=1)
     missing = radii <= 0
-    if missing.all():
-        raise ValueError("no ray from the origin hits the mesh: is it centred on its own origin?")
+    if missing.mean() > 0.5:
+        raise ValueError(f"{int(missing.sum())} of {len(radii)} rays from the origin miss the mesh: is it closed and "
+                         f"centred on its own origin?")
     if missing.any():
         cos = d[missing] @ d[~missing].T
         nearest = np.argsort(-cos, axis=1)[:, :4]
