@@ -1,0 +1,165 @@
+"""``python -m backend.train recon [train|evaluate|pseudogt] ...``: argument parsing and printing only.
+
+    recon [train] --collection DIR --poses FILE|truth --out runs/NAME [--iters N] [--preset cpu|paper] [--resume]
+    recon evaluate runs/NAME --collection HELDOUT [--poses FILE|truth] [--out DIR]
+    recon pseudogt runs/NAME --out DIR [--collection DIR] [--poses FILE|truth]
+    recon pseudogt --from-truth --collection DIR --out DIR
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from training.cli_support import StageCommands, add_device_argument
+
+COMMANDS = ["train", "evaluate", "pseudogt"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> StageCommands:
+    recon = subparsers.add_parser("recon", help="mesh-reconstruction network: train, evaluate, export pseudo-GT")
+    sub = recon.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train (or --resume) a reconstruction run (the default command)")
+    train.add_argument("--collection", required=True, help="collection folder (backend.train data ...)")
+    train.add_argument("--poses", required=True, help="pose file of `backend.train poses`, or 'truth' for a "
+                                                      "synthetic collection's true poses")
+    train.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
+    train.add_argument("--preset", default="cpu", choices=("cpu", "paper"),
+                       help="cpu: 128² input, 64² texture, half width, batch 16 (default); paper: §3.3/§4.3")
+    train.add_argument("--iters", type=int, default=None, help="total iterations (default: the preset's)")
+    train.add_argument("--batch-size", type=int, default=None, help="images per iteration (default: the preset's)")
+    train.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-4)")
+    train.add_argument("--template", default=None,
+                       help="semi-supervision templates (.npy/.npz/.safetensors, (T, 962, 3)); default: the sphere "
+                            "scaled to a typical car")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    train.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    train.add_argument("--workers", type=int, default=2, help="image-decoding threads (default 2)")
+    train.add_argument("--checkpoint-every", type=int, default=None, help="iterations between checkpoints")
+    train.add_argument("--preview-every", type=int, default=None, help="iterations between preview images")
+    add_device_argument(train)
+    train.set_defaults(run=_run_train)
+
+    evaluate = sub.add_parser("evaluate", help="IoU, Chamfer and texture PSNR against a testbed's truth; "
+                                               "contact sheet")
+    evaluate.add_argument("run_dir", help="a recon run folder or checkpoint (.safetensors / original .pth)")
+    evaluate.add_argument("--collection", required=True, help="held-out synthetic collection")
+    evaluate.add_argument("--poses", default="truth", help="pose file for the held-out images, or 'truth'")
+    evaluate.add_argument("--out", default=None, help="folder for report.json and contact_sheet.png "
+                                                      "(default: RUN/eval_<collection>)")
+    evaluate.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    evaluate.add_argument("--batch-size", type=int, default=16)
+    evaluate.add_argument("--sheet", type=int, default=8, help="rows of the contact sheet (default 8)")
+    add_device_argument(evaluate)
+    evaluate.set_defaults(run=_run_evaluate)
+
+    pseudogt = sub.add_parser("pseudogt", help="export pseudo-ground-truth (partial UV textures with visibility, "
+                                               "displacement and part maps) for GAN training")
+    pseudogt.add_argument("run_dir", nargs="?", default=None, help="a recon run folder or checkpoint")
+    pseudogt.add_argument("--out", required=True, help="pseudo-GT folder to write")
+    pseudogt.add_argument("--collection", default=None, help="collection (default: the run's)")
+    pseudogt.add_argument("--poses", default=None, help="pose file or 'truth' (default: the run's)")
+    pseudogt.add_argument("--from-truth", action="store_true",
+                          help="build the files from a synthetic collection's true meshes and poses (no run)")
+    pseudogt.add_argument("--texture-resolution", type=int, default=None,
+                          help="pseudo-GT texture side (default 512 for paper runs, 128 for cpu runs)")
+    pseudogt.add_argument("--batch-size", type=int, default=16)
+    pseudogt.add_argument("--limit", type=int, default=None, help="export only the first N images")
+    pseudogt.add_argument("--resume", action="store_true", help="keep files already written in --out")
+    pseudogt.add_argument("--no-fid-stats", action="store_true",
+                          help="skip the real images' Inception statistics (precomputed_fid_299x299.npz)")
+    add_device_argument(pseudogt)
+    pseudogt.set_defaults(run=_run_pseudogt)
+    return StageCommands(group="recon", commands=COMMANDS, default="train")
+
+
+def _device(args: argparse.Namespace) -> str:
+    from training.cli_support import resolve_device_argument
+
+    return str(resolve_device_argument(args))
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from training.recon.train import Events, TrainOptions, train_recon
+
+    overrides = {k: v for k, v in (("lr", args.lr), ("checkpoint_every", args.checkpoint_every),
+                                   ("preview_every", args.preview_every)) if v is not None}
+    options = TrainOptions(collection=args.collection, poses=args.poses, out=args.out, preset=args.preset,
+                           iters=args.iters, batch_size=args.batch_size, resume=args.resume,
+                           template=args.template, limit=args.limit, device=_device(args), workers=args.workers,
+                           overrides=overrides)
+    bars: dict[str, tqdm] = {}
+
+    def prefetch_total(n: int) -> None:
+        bars["load"] = tqdm(total=n, unit="img", desc="loading", leave=False)
+
+    def start(first: int, total: int) -> None:
+        if "load" in bars:
+            bars.pop("load").close()
+        if first:
+            print(f"resuming at iteration {first} of {total}", file=sys.stderr)
+        bars["train"] = tqdm(total=total, initial=first, unit="it", desc="recon")
+
+    def step(iteration: int, losses: dict[str, float]) -> None:
+        bar = bars["train"]
+        bar.update(1)
+        if iteration % 5 == 0:
+            bar.set_postfix(total=f"{losses['total']:.4f}", color=f"{losses['color']:.4f}",
+                            alpha=f"{losses['alpha']:.4f}", semi=f"{losses['semi']:.4f}", refresh=False)
+
+    events = Events(prefetch_total=prefetch_total, prefetch=lambda k: bars["load"].update(k), start=start,
+                    step=step, message=lambda text: print(text, file=sys.stderr))
+    try:
+        result = train_recon(options, events)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())
+    skipped = f"; skipped {result.skipped}" if result.skipped else ""
+    print(f"iteration {result.iteration} on {result.n_images} images ({losses}){skipped}; "
+          f"checkpoint: {result.checkpoint}")
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from training.recon.evaluate import evaluate_run
+
+    bar = tqdm(unit="img", desc="evaluate")
+    try:
+        report = evaluate_run(args.run_dir, args.collection, poses=args.poses, out=args.out, limit=args.limit,
+                              batch_size=args.batch_size, sheet_rows=args.sheet, device=_device(args),
+                              progress=bar.update)
+    finally:
+        bar.close()
+    print(report.summary())
+    print(f"report: {report.path}; contact sheet: {report.sheet}")
+    return 0
+
+
+def _run_pseudogt(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    if args.from_truth:
+        if args.collection is None:
+            raise ValueError("--from-truth needs --collection (a synthetic collection with true meshes)")
+        from training.pseudogt.cli import run_from_truth
+
+        return run_from_truth(args)
+    if args.run_dir is None:
+        raise ValueError("pass a recon run folder (recon pseudogt runs/NAME --out DIR) or --from-truth")
+    from training.recon.pseudogt import export_pseudogt
+
+    bar = tqdm(unit="img", desc="pseudo-GT")
+    try:
+        result = export_pseudogt(args.run_dir, args.out, collection=args.collection, poses=args.poses,
+                                 texture_resolution=args.texture_resolution, batch_size=args.batch_size,
+                                 limit=args.limit, resume=args.resume, device=_device(args),
+                                 fid_stats=not args.no_fid_stats, progress=bar.update)
+    finally:
+        bar.close()
+    print(result.summary())
+    return 0

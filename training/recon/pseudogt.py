@@ -1,0 +1,167 @@
+"""Pseudo-ground-truth export from a trained reconstruction run (§1.3, stage 4).
+
+For every image with a pose: predict the displacement map, texture and part map from the network's RGBA crop,
+build the mesh, and project the image (a crop at 2 × the texture size, the paper's 1024 → 512 ratio) into UV
+space through it (``training.pseudogt.project_to_uv``: visibility from render gradients, alpha = visibility ×
+mask × UV coverage). Files are written in the project's pseudo-GT format (``training.pseudogt.format``), one
+per image, plus its poses file and, unless disabled, the real images' FID statistics
+(``precomputed_fid_299x299.npz``, every record of the collection, the §7 protocol).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from backend.mesh import displacement_to_vertices, uv_sphere
+from training.data import load_collection
+
+from .checkpoints import load_recon
+from .data import prefetch
+from .poses import resolve_poses
+
+FID_STATS_NAME = "precomputed_fid_299x299.npz"
+
+
+@dataclass
+class ExportResult:
+    """written / reused item files, skipped records {reason: count}, the folder and the FID statistics file."""
+
+    root: Path
+    written: int = 0
+    reused: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    fid_stats: Path | None = None
+
+    @property
+    def count(self) -> int:
+        return self.written + self.reused
+
+    def summary(self) -> str:
+        skipped = f", skipped {self.skipped}" if self.skipped else ""
+        fid = f"; FID statistics: {self.fid_stats}" if self.fid_stats else ""
+        return (f"pseudo-GT: {self.count} items ({self.written} written, {self.reused} reused){skipped} -> "
+                f"{self.root}{fid}")
+
+
+def default_texture_resolution(image_resolution: int) -> int:
+    """512 for the paper's 256² networks, 128 for the CPU preset (the GAN's ``small`` texture)."""
+    return 512 if image_resolution >= 256 else 128
+
+
+def _compact(root: Path, total: int) -> int:
+    """Renumber item files 0..n-1 in order (skipped records leave gaps); returns n."""
+    from training.pseudogt.format import item_path
+
+    present = [i for i in range(total) if item_path(root, i).is_file()]
+    for new, old in enumerate(present):
+        if new != old:
+            os.replace(item_path(root, old), item_path(root, new))
+    return len(present)
+
+
+def export_pseudogt(run: str | os.PathLike, out: str | os.PathLike, collection: str | None = None,
+                    poses: str | None = None, texture_resolution: int | None = None, batch_size: int = 16,
+                    limit: int | None = None, resume: bool = False, device: str = "cpu", fid_stats: bool = True,
+                    progress: Callable[[int], None] | None = None) -> ExportResult:
+    """Write the pseudo-GT folder ``out`` from the reconstruction ``run`` (run folder or checkpoint).
+
+    collection / poses: default to the run's own (needed for original .pth files). resume: keep item files
+    already written for the same record ids. fid_stats: also compute the real images' Inception statistics.
+    """
+    from training.pseudogt import PseudoGTItem, PseudoGTWriter, project_to_uv
+    from training.pseudogt.format import item_path
+
+    loaded = load_recon(run)
+    collection = collection or loaded.meta.get("collection")
+    poses = poses or loaded.meta.get("poses")
+    if not collection or not poses:
+        raise ValueError(f"{run} does not name its collection and poses; pass --collection and --poses")
+    out = Path(out)
+    if (out / "pseudogt.json").exists() and not resume:
+        raise ValueError(f"{out} already holds pseudo-GT; pass --resume to complete or reuse it, or choose a new "
+                         f"--out")
+    network = loaded.network.to(device).eval()
+    config = loaded.config
+    t = texture_resolution or default_texture_resolution(config.image_resolution)
+    image_resolution = 2 * t
+    coll = load_collection(collection, check="header")
+    records = coll.records[:limit] if limit else coll.records
+    pose_set = resolve_poses(poses, coll)
+    template = uv_sphere(31)
+    writer = PseudoGTWriter(out, {
+        "source": "recon", "run": str(Path(run).resolve()), "iteration": loaded.iteration,
+        "collection": str(Path(collection).resolve()), "poses": poses, "texture_resolution": t,
+        "mesh_resolution": config.mesh_resolution, "image_resolution": image_resolution,
+        "visibility_resolution": 4 * t, "class_names": sorted({r.class_name for r in records}),
+        "part_names": coll.part_names if config.n_parts else None,
+    })
+    result = ExportResult(out)
+    usable = [r for r in records if r.id in pose_set.poses]
+    if len(usable) < len(records):
+        result.skipped["no_pose"] = len(records) - len(usable)
+        if progress:
+            progress(len(records) - len(usable))
+    for start in range(0, len(usable), batch_size):
+        chunk = usable[start:start + batch_size]
+        todo = [(start + k, r) for k, r in enumerate(chunk) if not (resume and writer.exists(start + k, r.id))]
+        result.reused += len(chunk) - len(todo)
+        if todo:
+            data = prefetch([r for _, r in todo], pose_set, image_resolution, with_parts=False, workers=2)
+            for reason, n in data.skipped.items():
+                result.skipped[reason] = result.skipped.get(reason, 0) + n
+            for stale in {i for i, r in todo} - {i for i, r in todo if r.id in set(data.ids)}:
+                item_path(out, stale).unlink(missing_ok=True)
+            if len(data):
+                position = {r.id: i for i, r in todo}
+                _export_batch(network, data, [position[i] for i in data.ids], writer, template, t, device,
+                              PseudoGTItem, project_to_uv)
+                result.written += len(data)
+        if progress:
+            progress(len(chunk))
+    count = _compact(out, len(usable))
+    writer.finish(count)
+    if fid_stats:
+        result.fid_stats = _fid_statistics(coll, out / FID_STATS_NAME)
+    return result
+
+
+def _export_batch(network, data, indices: list[int], writer, template, t: int, device: str, item_type,
+                  project_to_uv) -> None:
+    batch = data.batch(np.arange(len(data)), device)
+    r = network.config.image_resolution
+    small = F.interpolate(batch["network_input"], size=(r, r), mode="bilinear", align_corners=False,
+                          antialias=True)
+    with torch.no_grad():
+        output = network(small, batch["class_index"])
+        vertices = displacement_to_vertices(template, output.displacement)
+    texture, alpha = project_to_uv(vertices, batch["pose"], batch["image"] * batch["mask"], batch["mask"], t,
+                                   4 * t, template)
+    parts = None
+    if output.parts is not None:
+        labels = F.interpolate(output.parts, size=(t, t), mode="bilinear", align_corners=False).argmax(1) + 1
+        parts = labels.to(torch.uint8)
+    conditional = network.config.conditional
+    for k, index in enumerate(indices):
+        pose = batch["pose"]
+        writer.write(index, item_type(
+            record_id=data.ids[k], texture=texture[k], alpha=alpha[k], mesh=output.displacement[k],
+            category=int(data.class_index[k]) if conditional else 0, parts=None if parts is None else parts[k],
+            pose={"q": pose.q[k].tolist(), "s": float(pose.s[k, 0]), "t": pose.t[k].tolist(),
+                  "z0": None if pose.z0 is None else float(pose.z0[k, 0])},
+            image_path=str(data.records[k].image_path)))
+
+
+def _fid_statistics(collection, path: Path) -> Path:
+    """Inception statistics of every record's masked 299² crop (§1.3: the unfiltered image set)."""
+    from fid import load_feature_extractor
+    from fid.real import RealStatsOptions, compute_real_statistics
+
+    stats = compute_real_statistics(collection.records, load_feature_extractor("tf"), RealStatsOptions())
+    stats.save(path)
+    return path

@@ -1,0 +1,290 @@
+"""Training the reconstruction network (§4.3): data, loop, logs, previews, atomic checkpoints, resume.
+
+``train_recon(TrainOptions(...))`` runs (or continues) a run in ``options.out``:
+
+* ``checkpoint_latest.safetensors``: network, Adam state, RNG state and a JSON header (settings, iteration,
+  semi-supervision coefficient, warm-up factor), written atomically by ``training.engine`` every
+  ``checkpoint_every`` iterations, on interruption and at the end. ``resume=True`` continues from it, so a
+  ``kill -9`` loses at most ``checkpoint_every`` iterations; the batch order depends only on (seed, iteration),
+  so a resumed run sees the same batches it would have seen.
+* ``metrics.jsonl`` + ``loss_curves.png`` (``training.engine.RunLog``; TensorBoard events when installed);
+* ``previews/iter_NNNNNN.png`` (``training.recon.previews``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from backend.mesh import uv_sphere
+from training.data import load_collection
+from training.engine import (Distributed, RunLog, StateFileError, init_distributed, load_state, load_training_state,
+                             save_training_state, seed_everything)
+
+from .checkpoints import CHECKPOINT_NAME, MODEL_GROUP
+from .config import NetworkConfig, TrainConfig, resolve_preset
+from .data import ReconData, class_count, part_channels, prefetch, semi_supervision_mask, template_fit_iou
+from .network import ReconstructionNetwork
+from .poses import TRUTH, resolve_poses
+from .previews import save_training_preview
+from .steps import compute_losses, predict
+from .templates import DEFAULT_EXTENT, load_templates, scaled_sphere
+
+LOSS_KEYS = ["total", "color", "alpha", "semi", "flat", "symmetry"]
+
+
+class RunError(ValueError):
+    """The run folder and the requested settings do not go together. One-line message."""
+
+
+@dataclass
+class TrainOptions:
+    """What a user asks for (the CLI's flags).
+
+    collection: collection folder; poses: "truth" or a pose file; out: run folder.
+    preset: "cpu" or "paper". iters / batch_size: override the preset's. resume: continue ``out``'s checkpoint.
+    template: semi-supervision template file (default: the sphere scaled to ``DEFAULT_EXTENT``).
+    limit: use only the first N records (quick trials). device: "cpu", "cuda", "cuda:N" or None (CUDA when
+    present). workers: image-decoding threads for the prefetch. overrides / network_overrides: other
+    TrainConfig / NetworkConfig fields of a new run (e.g. a smaller width for quick trials).
+    """
+
+    collection: str
+    poses: str
+    out: str
+    preset: str = "cpu"
+    iters: int | None = None
+    batch_size: int | None = None
+    resume: bool = False
+    template: str | None = None
+    limit: int | None = None
+    device: str | None = None
+    workers: int = 2
+    overrides: dict = field(default_factory=dict)
+    network_overrides: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    """iteration: iterations done; losses: the last logged means; checkpoint: its path; skipped: images not used
+    and why ({reason: count}); n_images: images trained on; seconds: wall time of this call's loop."""
+
+    iteration: int
+    losses: dict[str, float]
+    checkpoint: Path
+    skipped: dict[str, int]
+    n_images: int
+    seconds: float
+
+
+@dataclass
+class Events:
+    """Callbacks for a CLI (all optional): ``prefetch_total(n)`` then ``prefetch(k)`` per decoded records;
+    ``start(first_iteration, iters)``; ``step(iteration, losses)`` after each iteration; ``message(text)``."""
+
+    prefetch_total: Callable[[int], None] | None = None
+    prefetch: Callable[[int], None] | None = None
+    start: Callable[[int, int], None] | None = None
+    step: Callable[[int, dict[str, float]], None] | None = None
+    message: Callable[[str], None] | None = None
+
+    def say(self, text: str) -> None:
+        if self.message:
+            self.message(text)
+
+
+def _resolved(spec: str) -> str:
+    return spec if spec == TRUTH else str(Path(spec).resolve())
+
+
+def _check_resume(header: dict, options: TrainOptions) -> None:
+    if header.get("stage") != "recon":
+        raise RunError(f"{options.out} holds a {header.get('stage')!r} run, not a reconstruction run")
+    if Path(header["collection"]) != Path(options.collection).resolve():
+        raise RunError(f"{options.out} was trained on {header['collection']}, not {options.collection}; "
+                       f"resume with the same --collection or choose a new --out")
+    if header["poses"] != _resolved(options.poses):
+        raise RunError(f"{options.out} was trained with --poses {header['poses']}, not {options.poses}; "
+                       f"resume with the same poses or choose a new --out")
+    if options.preset != header.get("preset"):
+        raise RunError(f"{options.out} is a --preset {header.get('preset')} run, not {options.preset}; "
+                       f"resume with the same preset or choose a new --out")
+
+
+def _load_templates(options: TrainOptions, template) -> tuple[np.ndarray, str]:
+    if options.template:
+        return load_templates(options.template, template), str(Path(options.template).resolve())
+    return scaled_sphere(template, DEFAULT_EXTENT), f"sphere scaled to {DEFAULT_EXTENT}"
+
+
+class _Sampler:
+    """Deterministic batches: epoch e is a permutation drawn from (seed, e); iteration i takes slice i mod E."""
+
+    def __init__(self, n: int, batch: int, seed: int, rank: int, world: int) -> None:
+        self.n, self.batch, self.seed, self.rank, self.world = n, batch, seed, rank, world
+        self.per_epoch = n // batch
+        self._epoch, self._perm = -1, None
+
+    def indices(self, iteration: int) -> np.ndarray:
+        epoch, step = divmod(iteration, self.per_epoch)
+        if epoch != self._epoch:
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            self._epoch = epoch
+        rows = self._perm[step * self.batch:(step + 1) * self.batch]
+        share = self.batch // self.world
+        return rows[self.rank * share:(self.rank + 1) * share]
+
+
+def train_recon(options: TrainOptions, events: Events | None = None) -> TrainResult:
+    """Run or continue a reconstruction run; see the module docstring. Raises ValueError subclasses with one-line
+    messages on bad input (missing collection, bad pose file, mismatched resume)."""
+    events = events or Events()
+    out = Path(options.out)
+    checkpoint = out / CHECKPOINT_NAME
+    header = None
+    if checkpoint.exists():
+        if not options.resume:
+            raise RunError(f"{out} already holds a run ({CHECKPOINT_NAME}); pass --resume to continue it or "
+                           f"choose a new --out")
+        try:
+            _, header = load_state(checkpoint)
+        except StateFileError as exc:
+            raise RunError(str(exc)) from None
+        _check_resume(header, options)
+    elif options.resume:
+        events.say(f"no checkpoint in {out} yet; starting a new run")
+
+    dist = init_distributed(options.device)
+    preset = resolve_preset(options.preset)
+    if header is not None:
+        train_cfg = TrainConfig.from_dict(header["train"])
+        if options.iters is not None and options.iters != train_cfg.iters:
+            train_cfg = dataclasses.replace(train_cfg, iters=options.iters)
+    else:
+        changes = dict(options.overrides)
+        if options.iters is not None:
+            changes["iters"] = options.iters
+        if options.batch_size is not None:
+            changes["batch_size"] = options.batch_size
+        train_cfg = dataclasses.replace(preset.train, **changes)
+    if train_cfg.batch_size % dist.world_size:
+        raise RunError(f"batch size {train_cfg.batch_size} does not split over {dist.world_size} processes")
+
+    collection = load_collection(options.collection, check="header")
+    records = collection.records[:options.limit] if options.limit else collection.records
+    pose_set = resolve_poses(options.poses, collection)
+    n_parts = part_channels(collection)
+    if header is not None:
+        net_cfg = NetworkConfig.from_dict(header["network"])
+    else:
+        net_cfg = dataclasses.replace(preset.network, **{"n_parts": n_parts, "n_classes": class_count(collection),
+                                                         **options.network_overrides})
+    template = uv_sphere(31)
+    if header is not None and "templates" in header:
+        templates_np, template_source = None, header["template_source"]
+    else:
+        templates_np, template_source = _load_templates(options, template)
+
+    if events.prefetch_total:
+        events.prefetch_total(len(records))
+    data = prefetch(records, pose_set, net_cfg.image_resolution, with_parts=n_parts > 0,
+                    progress=events.prefetch, workers=options.workers)
+    if len(data) < train_cfg.batch_size:
+        raise RunError(f"only {len(data)} usable images with poses (skipped: {data.skipped or 'none'}), fewer than "
+                       f"the batch size {train_cfg.batch_size}; add images or lower --batch-size")
+    if data.skipped:
+        events.say("skipped " + ", ".join(f"{n} {reason}" for reason, n in data.skipped.items())
+                   + " (examples: " + "; ".join(v[0] for v in data.examples.values()) + ")")
+
+    seed_everything(train_cfg.seed + dist.rank)
+    network = ReconstructionNetwork(net_cfg, train_cfg.flip_probability).to(dist.device)
+    optimizer = torch.optim.Adam(network.parameters(), lr=train_cfg.lr)
+    start = 0
+    if header is not None:
+        saved, extra = load_training_state(checkpoint, modules={MODEL_GROUP: network},
+                                           optimizers={"optim": optimizer})
+        start = int(saved["iteration"])
+        templates = extra["templates"].to(dist.device)
+    else:
+        templates = torch.from_numpy(templates_np).to(dist.device)
+    if data.template_index.size and int(data.template_index.max()) >= templates.shape[0]:
+        raise RunError(f"the pose source names template {int(data.template_index.max())} but only "
+                       f"{templates.shape[0]} template(s) are loaded; pass the matching --template file")
+    fit_iou = (np.array([pose_set.fit_iou[i] for i in data.ids], np.float32)
+               if pose_set.fit_iou and all(i in pose_set.fit_iou for i in data.ids)
+               else template_fit_iou(data, templates.cpu(), template))
+    data.semi_mask = semi_supervision_mask(fit_iou, data.template_index, train_cfg.semi_fraction)
+
+    run_header = {
+        "stage": "recon", "preset": options.preset, "collection": str(Path(options.collection).resolve()),
+        "poses": _resolved(options.poses), "template_source": template_source, "templates": True,
+        "network": net_cfg.to_dict(), "train": train_cfg.to_dict(), "class_names": collection.class_names,
+        "part_names": collection.part_names, "n_images": len(data), "skipped": data.skipped,
+    }
+    model = dist.wrap(network)
+    log = RunLog(out, enabled=dist.main)
+    log.truncate_after(start)
+    sampler = _Sampler(len(data), train_cfg.batch_size, train_cfg.seed, dist.rank, dist.world_size)
+
+    def save(iteration: int) -> None:
+        if dist.main:
+            save_training_state(checkpoint, modules={MODEL_GROUP: network}, optimizers={"optim": optimizer},
+                                header={**run_header, "iteration": iteration,
+                                        "semi_coeff": train_cfg.semi_coefficient(iteration),
+                                        "flat_warmup": train_cfg.flat_warmup(iteration),
+                                        "done": iteration >= train_cfg.iters},
+                                extra_tensors={"templates": templates})
+        dist.barrier()
+
+    if events.start:
+        events.start(start, train_cfg.iters)
+    sums: dict[str, float] = {}
+    count = 0
+    last: dict[str, float] = {}
+    began = time.perf_counter()
+    iteration = start
+    network.train()
+    try:
+        while iteration < train_cfg.iters:
+            for group in optimizer.param_groups:
+                group["lr"] = train_cfg.learning_rate(iteration)
+            batch = data.batch(sampler.indices(iteration), dist.device)
+            prediction = predict(model, batch, template, train_cfg.render_resolution)
+            terms = compute_losses(prediction, batch, templates, template, train_cfg, iteration)
+            optimizer.zero_grad(set_to_none=True)
+            terms.total.backward()
+            optimizer.step()
+            values = terms.as_floats()
+            if not math.isfinite(values["total"]):
+                raise RuntimeError(f"the loss became {values['total']} at iteration {iteration}; resume from the "
+                                   f"last checkpoint with a lower learning rate (--lr)")
+            iteration += 1
+            for key, value in values.items():
+                sums[key] = sums.get(key, 0.0) + value
+            count += 1
+            if events.step:
+                events.step(iteration, values)
+            if iteration % train_cfg.log_every == 0 or iteration == train_cfg.iters:
+                last = {k: v / count for k, v in sums.items()}
+                log.log(iteration, {**last, "lr": train_cfg.learning_rate(iteration - 1),
+                                    "semi_coeff": train_cfg.semi_coefficient(iteration)})
+                log.plot(keys=LOSS_KEYS, title=f"reconstruction: {out.name}")
+                sums, count = {}, 0
+            if dist.main and (iteration % train_cfg.preview_every == 0 or iteration == train_cfg.iters):
+                save_training_preview(out / "previews" / f"iter_{iteration:06d}.png", batch, prediction)
+            if iteration % train_cfg.checkpoint_every == 0 or iteration == train_cfg.iters:
+                save(iteration)
+    except KeyboardInterrupt:
+        save(iteration)
+        raise
+    finally:
+        log.close()
+    if iteration == start:  # nothing to do (already complete): keep the file as it is
+        last = {k: v for k, v in (log.rows[-1] if log.rows else {}).items() if k in LOSS_KEYS}
+    return TrainResult(iteration, last, checkpoint, data.skipped, len(data), time.perf_counter() - began)
