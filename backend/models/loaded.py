@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -100,9 +101,34 @@ def random_init_model(preset_or_config: "str | GeneratorConfig", seed: int = 0) 
     )
 
 
-def default_model() -> LoadedModel:
-    """The embedded default model. No trained one ships yet: an untrained "small" generator (seed 0).
+#: The shipped default model (trained by the project's own pipeline; model card beside it, docs/training.md).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
+DEFAULT_MODEL_FILE = DEFAULT_MODEL_DIR / "car.safetensors"
+DEFAULT_MODEL_CARD = DEFAULT_MODEL_DIR / "car.json"
 
-    A fresh module each call (callers may move it to a device).
+
+def default_model_card() -> dict[str, Any]:
+    """The shipped model's card (data, settings, commit, FID, date), or {} when no trained model ships."""
+    import json
+
+    try:
+        return json.loads(DEFAULT_MODEL_CARD.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def default_model() -> LoadedModel:
+    """The embedded default model: the shipped trained car generator (``default/car.safetensors``).
+
+    Without that file (a checkout that removed it) an untrained "small" generator (seed 0) stands in, flagged
+    ``untrained``. A fresh module each call (callers may move it to a device).
     """
+    if DEFAULT_MODEL_FILE.is_file():
+        from .checkpoints import load_model
+
+        model = load_model(DEFAULT_MODEL_FILE)
+        card = default_model_card()
+        model.provenance = {**model.provenance, "model_card": card} if card else model.provenance
+        model.source = f"default:{card.get('name', DEFAULT_MODEL_FILE.stem)}"
+        return model
     return random_init_model("small", seed=0)
