@@ -3,6 +3,7 @@
     python -m backend.train gan --pseudogt DIR --out runs/NAME [--preset cpu|paper|tiny] [--steps N] [--resume]
         [--fid_collection DIR --fid_every N --fid_samples N] [--device cuda] [--amp] [--export_official FILE]
     torchrun --nproc_per_node 2 -m backend.train gan ...      # DDP: gloo on CPU, NCCL on GPUs
+    python -m backend.train gan ship RUN/checkpoint_best.safetensors --out MODEL.safetensors [--card FACTS.json]
 
 Flags use the original's snake_case; the dashed spellings are accepted too.
 """
@@ -49,7 +50,25 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     _flag(train, "stop_after_minutes", type=float, default=None, help="stop cleanly (with a checkpoint) after N min")
     add_device_argument(train)
     train.set_defaults(run=run_train)
-    return StageCommands(group="gan", commands=["train"], default="train")
+
+    ship = gsub.add_parser("ship", help="write a run's EMA generator alone plus a JSON model card")
+    ship.add_argument("checkpoint", help="a run's checkpoint_*.safetensors (e.g. checkpoint_best)")
+    _flag(ship, "out", required=True, help="model file to write (the card goes beside it as .json)")
+    _flag(ship, "name", default="car", help="model name (default car)")
+    _flag(ship, "card", default=None, help="JSON file with extra card facts (data, figures, commands)")
+    ship.set_defaults(run=run_ship)
+    return StageCommands(group="gan", commands=["train", "ship"], default="train")
+
+
+def run_ship(args: argparse.Namespace) -> int:
+    import json
+
+    from .ship import ship_model
+
+    extra = json.loads(Path(args.card).read_text(encoding="utf-8")) if args.card else {}
+    model, card = ship_model(args.checkpoint, args.out, extra, name=args.name)
+    print(f"model: {model} ({model.stat().st_size / 1e6:.1f} MB); card: {card}")
+    return 0
 
 
 def _config(args: argparse.Namespace, device) -> "GANConfig":
