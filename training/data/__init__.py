@@ -11,8 +11,8 @@ Public API::
 ``CollectionDataset`` (torch) is imported lazily so that this package does not import torch.
 """
 from .classes import CLASS_INDEX, CLASS_NAMES, IMAGENET_SYNSETS, PART_VOCABULARY
-from .collection import (Collection, CollectionError, load_collection, save_collection, validate_records,
-                         write_collection)
+from .collection import (Collection, CollectionError, attach_poses, load_collection, save_collection,
+                         validate_records, write_collection)
 from .cub import load_cub
 from .filtering import NO_FILTER, InstanceFilter
 from .imagenet import load_imagenet
@@ -25,7 +25,7 @@ from .report import SkipReport
 
 __all__ = [
     "CLASS_INDEX", "CLASS_NAMES", "IMAGENET_SYNSETS", "PART_VOCABULARY",
-    "Collection", "CollectionDataset", "CollectionError", "DataFileError", "InstanceFilter", "NO_FILTER", "Pose",
+    "Collection", "CollectionDataset", "attach_poses", "CollectionError", "DataFileError", "InstanceFilter", "NO_FILTER", "Pose",
     "Record", "Sample", "SkipReport", "SquareBox",
     "crop_and_resize", "load_collection", "load_cub", "load_imagenet", "load_p3d", "mask_bbox", "mirror_pose",
     "mirror_sample", "pose_to_crop", "render_poses",

@@ -137,8 +137,12 @@ def _read_index(root: Path, report: SkipReport) -> list[dict]:
 
 
 def load_collection(path: str | os.PathLike, *, check: Check = "full",
-                    instance_filter: InstanceFilter | None = None) -> Collection:
-    """Load a collection folder, validating every record (see :func:`validate_records`)."""
+                    instance_filter: InstanceFilter | None = None,
+                    poses: str | os.PathLike | None = None, poses_kept_only: bool = True) -> Collection:
+    """Load a collection folder, validating every record (see :func:`validate_records`).
+
+    poses: an estimated pose file (``python -m backend.train poses``) to attach with :func:`attach_poses`.
+    """
     root = Path(path)
     if not root.is_dir():
         raise CollectionError(f"{root}: not a folder")
@@ -174,8 +178,37 @@ def load_collection(path: str | os.PathLike, *, check: Check = "full",
         records.append(record)
     records = validate_records(records, report, check=check, instance_filter=instance_filter)
     report.log()
-    return Collection(root, records, report, class_names, meta.get("part_names"),
-                      {k: v for k, v in meta.items() if k not in ("class_names", "part_names")})
+    collection = Collection(root, records, report, class_names, meta.get("part_names"),
+                            {k: v for k, v in meta.items() if k not in ("class_names", "part_names")})
+    return attach_poses(collection, poses, poses_kept_only) if poses is not None else collection
+
+
+def attach_poses(collection: Collection, pose_file: str | os.PathLike, kept_only: bool = True) -> Collection:
+    """Give every record its estimated pose from a pose file (``training.poses.load_pose_file``), in place.
+
+    The estimate (full-image frame, frame "object", with z0) replaces ``record.pose``; a pose the record
+    already had (the testbed's truth, a CMR pose) moves to ``record.extra["true_pose"]`` (JSON form). Records
+    without an estimate, or filtered out by the pose stage when ``kept_only``, are dropped and counted in the
+    report as "no_estimated_pose". Returns the collection.
+    """
+    from training.poses import load_pose_file
+
+    estimates = load_pose_file(pose_file).by_id()
+    kept = []
+    for record in collection.records:
+        estimate = estimates.get(record.id)
+        if estimate is None or (kept_only and not estimate.kept):
+            collection.report.skip("no_estimated_pose", record.id,
+                                   "filtered out by the pose stage" if estimate is not None else "not in the pose file")
+            collection.report.kept -= 1
+            continue
+        if record.pose is not None:
+            record.extra = {**record.extra, "true_pose": record.pose.to_json()}
+        record.pose = estimate.pose
+        kept.append(record)
+    collection.records = kept
+    collection.meta = {**collection.meta, "poses": str(pose_file)}
+    return collection
 
 
 def _check_record(record: Record, check: Check) -> tuple[str, str] | np.ndarray | None:
