@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import bpy
@@ -129,8 +130,9 @@ def build_result(job: JobState, slot_index: int, mesh) -> None:
     if topology is None:
         raise RuntimeError("the backend's mesh topology changed; press Connect and generate again")
     scene = bpy.data.scenes.get(job.scene_name) or bpy.context.scene
-    provenance = slot.provenance
-    name = object_name(provenance)
+    provenance = with_latent(slot.provenance, mesh)
+    keep_name = slot.replace and provenance.explicit   # a seedless object keeps the name the user knows it by
+    name = slot.replace if keep_name else (slot.name or object_name(provenance))
     data = scene_builder.build_data(name, mesh.vertices, mesh.texture, topology, provenance.target_length)
     if slot.replace:
         obj = bpy.data.objects.get(slot.replace)
@@ -138,7 +140,8 @@ def build_result(job: JobState, slot_index: int, mesh) -> None:
             scene_builder.remove_mesh_with_materials(data)  # the user deleted it meanwhile
             return
         scene_builder.replace_data(obj, data)
-        obj.name = name
+        if not keep_name:
+            obj.name = name
     else:
         location = Vector(slot.location)
         if slot.snap_to_ground:
@@ -146,6 +149,15 @@ def build_result(job: JobState, slot_index: int, mesh) -> None:
         obj = scene_builder.create_object(name, data, scene_builder.generated_collection(scene), location, slot.yaw)
     object_properties.write(obj, provenance)
     job.built.append(obj.name)
+
+
+def with_latent(provenance, mesh):
+    """``provenance`` completed with what the mesh came from: its latent and the model's weights fingerprint."""
+    info = STATE.connection.info
+    model = next((m for m in info.models if m.name == provenance.model), None) if info is not None else None
+    latent = tuple(float(v) for v in mesh.latent) if getattr(mesh, "latent", None) is not None else provenance.latent
+    fingerprint = getattr(model, "fingerprint", "") or provenance.model_fingerprint
+    return dataclasses.replace(provenance, latent=latent, model_fingerprint=fingerprint)
 
 
 def object_name(provenance) -> str:

@@ -4,7 +4,8 @@ No bpy here. Operators call :meth:`BackendWorker.submit` / :meth:`BackendWorker.
 :meth:`BackendWorker.request_info`; the main thread drains :meth:`BackendWorker.events` (from a
 ``bpy.app.timers`` function in Blender, directly in tests and scripts) and builds objects there.
 
-A job is a list of :class:`RequestSpec` (each one a ``generate`` of ``count`` meshes from consecutive seeds);
+A job is a list of :class:`RequestSpec` (each one a ``generate`` of ``count`` meshes from consecutive seeds, or
+from explicit latents);
 the meshes of a job are numbered by *slot*: request k's mesh j has slot ``offset_k + j``.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import itertools
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
 from . import messages
@@ -21,7 +22,9 @@ from . import messages
 
 @dataclass(frozen=True)
 class RequestSpec:
-    """One ``generate`` request: ``count`` meshes from seeds ``seed .. seed + count − 1``."""
+    """One ``generate`` request: ``count`` meshes from seeds ``seed .. seed + count − 1``, or from the rows of
+    ``latents`` (count, latent_dim) float32 when given; ``class_weights`` (count, n_classes) mixes classes
+    instead of ``class_``."""
 
     count: int
     seed: int
@@ -29,6 +32,8 @@ class RequestSpec:
     class_: int | str | None
     truncation: float
     texture_size: int | None = None
+    latents: Any = field(default=None, compare=False)
+    class_weights: Any = field(default=None, compare=False)
 
 
 # -- events sent from the IO thread to the main thread ------------------------------------------
@@ -204,7 +209,7 @@ class BackendWorker:
             try:
                 stream = self._client_or_none().generate_stream(
                     spec.count, spec.seed, model=spec.model, class_=spec.class_, truncation=spec.truncation,
-                    texture_size=spec.texture_size)
+                    texture_size=spec.texture_size, latents=spec.latents, class_weights=spec.class_weights)
             except Exception as exc:
                 self._fail(job, exc)
                 return

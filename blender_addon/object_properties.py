@@ -1,6 +1,9 @@
 """The custom properties every generated object carries, so it can be regenerated or reproduced exactly.
 
-Works on anything with ``get`` and item assignment (a Blender ID or a plain dict), so it needs no bpy.
+Besides model, class, seed and truncation, each object stores its latent itself (``gan3d_latent``, latent_dim
+floats: a few hundred bytes), so it is rebuilt from that latent and survives changes of the sampling code, and
+variations, blends and saved looks start from it. Works on anything with ``get``, ``in``, item assignment and
+deletion (a Blender ID or a plain dict), so it needs no bpy.
 """
 from __future__ import annotations
 
@@ -14,8 +17,14 @@ class Provenance:
     """What produced one object.
 
     model: model name on the server; class_name: "" for unconditional models; class_index: -1 if unconditional;
-    seed: 0..2³¹−1 (the mesh's own seed); truncation: σ of the truncated normal; target_length: metres;
+    seed: 0..2³¹−1 (the mesh's own seed), or -1 for an object made from an explicit latent (a variation, a
+    blend, a loaded look); truncation: σ of the truncated normal; target_length: metres;
     texture_size: pixels of the served texture; untrained: True when the model was never trained.
+    latent: the latent the object was made from (latent_dim floats; empty for objects of older versions);
+    class_weights: a blend of classes (one weight per class; empty when the object has one class, which
+    class_name / class_index then name; for a blend they name the class of largest weight);
+    model_fingerprint: the served model's weights fingerprint (``info``), to tell whether a backend can
+    reproduce the latent.
     """
 
     model: str
@@ -26,15 +35,30 @@ class Provenance:
     target_length: float
     texture_size: int
     untrained: bool = False
+    latent: tuple = ()
+    class_weights: tuple = ()
+    model_fingerprint: str = ""
+
+    @property
+    def explicit(self) -> bool:
+        """True when the object has no seed of its own (made from an explicit latent)."""
+        return self.seed < 0
 
 
 KEYS = tuple(PREFIX + name for name in Provenance.__dataclass_fields__)
+#: Properties left off the object when empty (objects of older versions never had them).
+OPTIONAL = ("latent", "class_weights", "model_fingerprint")
 
 
 def write(target, provenance: Provenance) -> None:
-    """Store ``provenance`` as ``gan3d_*`` custom properties on ``target``."""
+    """Store ``provenance`` as ``gan3d_*`` custom properties on ``target`` (empty optional ones are removed)."""
     for name, value in asdict(provenance).items():
-        target[PREFIX + name] = value
+        key = PREFIX + name
+        if name in OPTIONAL and not value:
+            if key in target:
+                del target[key]
+            continue
+        target[key] = [float(v) for v in value] if isinstance(value, tuple) else value
 
 
 def is_generated(target) -> bool:
@@ -59,4 +83,7 @@ def read(target) -> Provenance:
         target_length=float(get("target_length", 4.5)),
         texture_size=int(get("texture_size", 0)),
         untrained=bool(get("untrained", False)),
+        latent=tuple(float(v) for v in get("latent", ())),
+        class_weights=tuple(float(v) for v in get("class_weights", ())),
+        model_fingerprint=str(get("model_fingerprint", "")),
     )

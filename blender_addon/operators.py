@@ -6,11 +6,15 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 
+import math
+
 import bpy
 import numpy as np
+from bpy_extras.io_utils import ExportHelper, ImportHelper
 from mathutils import geometry
 
-from . import addressing, backend_process, messages, object_properties, placement, preferences, properties, runtime
+from . import (addressing, backend_process, latent_ops, messages, object_properties, placement, preferences, properties,
+               protocol, runtime)
 from .jobs import RequestSpec
 from .object_properties import Provenance
 from .runtime import STATE, JobState, Slot
@@ -222,11 +226,13 @@ class GAN3D_OT_regenerate(bpy.types.Operator):
             groups: OrderedDict = OrderedDict()
             for obj in objects:
                 p = object_properties.read(obj)
-                groups.setdefault((p.model, p.class_name, p.truncation, p.texture_size), []).append((obj, p))
-            for (model, class_name, truncation, texture_size), members in groups.items():
+                key = (p.model, p.class_name, p.class_weights, p.truncation, p.texture_size)
+                groups.setdefault(key, []).append((obj, p))
+            for (model, class_name, class_weights, truncation, texture_size), members in groups.items():
                 base = runtime.random_seed(MAX_UI_SEED - len(members) + 1)
-                requests.append(RequestSpec(len(members), base, model, class_name or None, truncation,
-                                            texture_size or None))
+                weights = np.tile(np.asarray(class_weights, np.float32), (len(members), 1)) if class_weights else None
+                requests.append(RequestSpec(len(members), base, model, None if class_weights else class_name or None,
+                                            truncation, texture_size or None, class_weights=weights))
                 for j, (obj, p) in enumerate(members):
                     slots.append(Slot(dataclasses.replace(p, seed=base + j), replace=obj.name))
         else:
@@ -236,9 +242,11 @@ class GAN3D_OT_regenerate(bpy.types.Operator):
                 p = object_properties.read(obj)
                 model = models.get(p.model)  # None: the server no longer has it and will say so
                 class_index = model.classes.index(class_name) if model and class_name in model.classes else -1
-                requests.append(RequestSpec(1, p.seed, p.model, class_value, p.truncation, p.texture_size or None))
-                slots.append(Slot(dataclasses.replace(p, class_name=class_name, class_index=class_index),
-                                  replace=obj.name))
+                latents = np.asarray([p.latent], np.float32) if p.explicit and p.latent else None  # no seed: its latent
+                requests.append(RequestSpec(1, max(p.seed, 0), p.model, class_value, p.truncation,
+                                            p.texture_size or None, latents=latents))
+                slots.append(Slot(dataclasses.replace(p, class_name=class_name, class_index=class_index,
+                                                      class_weights=()), replace=obj.name))
         _submit(context, _objects_label("Regenerate", len(slots)), slots, requests, worker)
         return {"FINISHED"}
 
@@ -249,7 +257,8 @@ def _objects_label(verb: str, count: int) -> str:
 
 
 class GAN3D_OT_reproduce(bpy.types.Operator):
-    """Rebuild the selected generated objects exactly from their stored model, class, seed and truncation"""
+    """Rebuild the selected generated objects exactly from their stored latent (or, for objects of older versions,
+    their seed), model, class and truncation"""
 
     bl_idname = "gan3d.reproduce"
     bl_label = "Reproduce"
@@ -265,9 +274,190 @@ class GAN3D_OT_reproduce(bpy.types.Operator):
         slots, requests = [], []
         for obj in _selected_generated(context):
             p = object_properties.read(obj)
-            requests.append(RequestSpec(1, p.seed, p.model, _class_request(p), p.truncation, p.texture_size or None))
+            if p.latent:   # the latent itself: immune to changes of how seeds are sampled
+                try:
+                    model = latent_ops.served_model(p, STATE.connection.info, obj.name)
+                    requests.append(latent_ops.rebuild_request(p, model, obj.name))
+                except latent_ops.ToolError as exc:
+                    self.report({"ERROR"}, str(exc))
+                    return {"CANCELLED"}
+            else:
+                requests.append(RequestSpec(1, p.seed, p.model, _class_request(p), p.truncation,
+                                            p.texture_size or None))
             slots.append(Slot(p, replace=obj.name))
         _submit(context, _objects_label("Reproduce", len(slots)), slots, requests, worker)
+        return {"FINISHED"}
+
+
+# -- latent tools ---------------------------------------------------------------------------------
+
+def _message(exc: Exception) -> str:
+    """One line for a latent-tool failure (KeyError messages come without their quotes)."""
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+def _tool_seed(settings) -> int:
+    """The noise seed of a latent tool: the panel's seed, or a new random one when Random Seed is on."""
+    if settings.randomise_seed:
+        settings.seed = runtime.random_seed(MAX_UI_SEED)
+    return settings.seed
+
+
+def _yaw_of(obj) -> float:
+    return float(obj.matrix_world.to_euler().z)
+
+
+def _short_name(text: str) -> str:
+    return text[:63]  # Blender names hold at most 63 bytes
+
+
+def _selection_poll(cls, context, count: int, needs_connection: bool = True) -> bool:
+    if needs_connection and not _connected_poll(cls, context):
+        return False
+    if len(_selected_generated(context)) != count:
+        what = "one object" if count == 1 else f"{count} objects"
+        cls.poll_message_set(f"Select exactly {what} made by gan3d")
+        return False
+    return True
+
+
+class GAN3D_OT_variations(bpy.types.Operator):
+    """Make cars near the selected one (its latent moved by Strength, its class kept), in a row beside it"""
+
+    bl_idname = "gan3d.variations"
+    bl_label = "Variations"
+
+    @classmethod
+    def poll(cls, context):
+        return _selection_poll(cls, context, 1)
+
+    def execute(self, context):
+        worker = _worker_or_report(self, context)
+        if worker is None:
+            return {"CANCELLED"}
+        settings = context.scene.gan3d
+        obj = _selected_generated(context)[0]
+        try:
+            p = object_properties.read(obj)
+            request, made = latent_ops.variations(p, STATE.connection.info, obj.name, settings.variation_strength,
+                                                  settings.variation_count, _tool_seed(settings))
+        except (KeyError, latent_ops.ToolError) as exc:
+            self.report({"ERROR"}, _message(exc))
+            return {"CANCELLED"}
+        # A row along the object's own x axis, starting one pitch beside it.
+        matrix = obj.matrix_world
+        origin = np.array(matrix.translation, dtype=np.float64)
+        axis = np.array(matrix.col[0][:3], dtype=np.float64)
+        axis[2] = 0.0
+        axis = axis / np.linalg.norm(axis) if np.linalg.norm(axis) > 1e-9 else np.array([1.0, 0.0, 0.0])
+        pitch = max(max(obj.dimensions.x, obj.dimensions.y), p.target_length) + settings.spacing
+        slots = [Slot(m, location=tuple(origin + axis * pitch * (k + 1)), yaw=_yaw_of(obj),
+                      snap_to_ground=settings.snap_to_ground, name=_short_name(f"{obj.name}_var{k + 1}"))
+                 for k, m in enumerate(made)]
+        _submit(context, f"Variations of {obj.name}", slots, [request], worker)
+        return {"FINISHED"}
+
+
+class GAN3D_OT_blend(bpy.types.Operator):
+    """Make in-between cars of the two selected ones (their latents interpolated on a sphere, classes blended), in a
+    row between them; from the other selected object to the active one"""
+
+    bl_idname = "gan3d.blend"
+    bl_label = "Blend"
+
+    @classmethod
+    def poll(cls, context):
+        return _selection_poll(cls, context, 2)
+
+    def execute(self, context):
+        worker = _worker_or_report(self, context)
+        if worker is None:
+            return {"CANCELLED"}
+        settings = context.scene.gan3d
+        first, second = sorted(_selected_generated(context), key=lambda o: (o == context.active_object, o.name))
+        try:
+            request, made, fractions = latent_ops.blend(
+                object_properties.read(first), object_properties.read(second), STATE.connection.info,
+                (first.name, second.name), settings.blend_steps, settings.blend_include_ends)
+        except (KeyError, latent_ops.ToolError) as exc:
+            self.report({"ERROR"}, _message(exc))
+            return {"CANCELLED"}
+        a = np.array(first.matrix_world.translation, dtype=np.float64)
+        b = np.array(second.matrix_world.translation, dtype=np.float64)
+        offset = np.zeros(3)
+        if settings.blend_include_ends:   # the ends would sit on the two cars: the row goes beside them instead
+            along = (b - a)[:2]
+            side = np.array([-along[1], along[0], 0.0]) / max(np.linalg.norm(along), 1e-9)
+            offset = side * (max(m.target_length for m in made) + settings.spacing)
+        ya, yb = _yaw_of(first), _yaw_of(second)
+        turn = math.remainder(yb - ya, 2 * math.pi)   # the shorter way round
+        slots = [Slot(m, location=tuple((1 - t) * a + t * b + offset), yaw=ya + t * turn,
+                      snap_to_ground=settings.snap_to_ground,
+                      name=_short_name(f"blend_{j}_{first.name}_{second.name}"))
+                 for j, (m, t) in enumerate(zip(made, fractions))]
+        _submit(context, f"Blend {first.name} → {second.name}", slots, [request], worker)
+        return {"FINISHED"}
+
+
+class GAN3D_OT_save_look(bpy.types.Operator, ExportHelper):
+    """Save the selected car's look (model, latent, class, truncation, size) to a small JSON file that rebuilds it
+    exactly on any machine with the same model"""
+
+    bl_idname = "gan3d.save_look"
+    bl_label = "Save Look"
+    filename_ext = ".json"
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context):
+        return _selection_poll(cls, context, 1, needs_connection=False)
+
+    def invoke(self, context, event):
+        self.filepath = bpy.path.clean_name(_selected_generated(context)[0].name) + self.filename_ext
+        return super().invoke(context, event)
+
+    def execute(self, context):
+        obj = _selected_generated(context)[0]
+        try:
+            look = latent_ops.look_of(object_properties.read(obj), obj.name)
+            path = protocol.save_look(bpy.path.abspath(self.filepath), look)
+        except (KeyError, latent_ops.ToolError) as exc:
+            self.report({"ERROR"}, _message(exc))
+            return {"CANCELLED"}
+        except OSError as exc:
+            self.report({"ERROR"}, f"cannot write the look file {self.filepath}: {exc.strerror or exc}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Saved the look of {obj.name} to {path}")
+        return {"FINISHED"}
+
+
+class GAN3D_OT_load_look(bpy.types.Operator, ImportHelper):
+    """Rebuild a saved look (a gan3d look .json file) at the 3D cursor, exactly as it was saved"""
+
+    bl_idname = "gan3d.load_look"
+    bl_label = "Load Look"
+    filename_ext = ".json"
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context):
+        return _connected_poll(cls, context)
+
+    def execute(self, context):
+        worker = _worker_or_report(self, context)
+        if worker is None:
+            return {"CANCELLED"}
+        settings = context.scene.gan3d
+        path = bpy.path.abspath(self.filepath)
+        try:
+            look = protocol.load_look(path)
+            request, made = latent_ops.from_look(look, STATE.connection.info, bpy.path.basename(path))
+        except (protocol.LookError, latent_ops.ToolError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        slot = Slot(made, location=tuple(context.scene.cursor.location), snap_to_ground=settings.snap_to_ground,
+                    name=_short_name(look.name or bpy.path.display_name_from_filepath(path)))
+        _submit(context, f"Load look {bpy.path.basename(path)}", [slot], [request], worker)
         return {"FINISHED"}
 
 
@@ -311,5 +501,5 @@ class GAN3D_OT_start_backend(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (GAN3D_OT_connect, GAN3D_OT_generate, GAN3D_OT_regenerate, GAN3D_OT_reproduce, GAN3D_OT_cancel,
-           GAN3D_OT_start_backend)
+CLASSES = (GAN3D_OT_connect, GAN3D_OT_generate, GAN3D_OT_regenerate, GAN3D_OT_reproduce, GAN3D_OT_variations,
+           GAN3D_OT_blend, GAN3D_OT_save_look, GAN3D_OT_load_look, GAN3D_OT_cancel, GAN3D_OT_start_backend)

@@ -113,6 +113,18 @@ class GAN3D_SceneSettings(bpy.types.PropertyGroup):
         items=[("NEW_SEED", "New Seed", "New random seeds, same class"),
                ("OTHER_CLASS", "Same Seed, Panel Class", "Keep each object's seed, use the class chosen above")])
 
+    variation_count: bpy.props.IntProperty(name="Variations", default=6, min=1, soft_max=24, max=256,
+                                           description="How many cars Variations makes next to the selected one")
+    variation_strength: bpy.props.FloatProperty(
+        name="Strength", default=0.3, min=0.0, max=1.0, subtype="FACTOR",
+        description="How far variations move from the selected car: 0 = the same car, 1 = unrelated cars")
+    blend_steps: bpy.props.IntProperty(name="In-betweens", default=4, min=1, soft_max=16, max=256,
+                                       description="How many cars Blend makes between the two selected ones")
+    blend_include_ends: bpy.props.BoolProperty(
+        name="Include Ends", default=False,
+        description="Also rebuild the two selected cars at the ends of the blend (in a row beside them), so the "
+                    "row runs from one to the other")
+
     def pitch(self) -> float:
         """Distance between neighbouring origins (m) for the current settings."""
         if self.placement == "CURVE":

@@ -20,7 +20,9 @@ class Slot:
     """Where one mesh of a job goes.
 
     ``replace`` is the name of an existing object whose data is replaced (regenerate / reproduce); otherwise a new
-    object is made at ``location`` (3,) turned by ``yaw`` radians. ``provenance`` is what the object will carry.
+    object is made at ``location`` (3,) turned by ``yaw`` radians. ``provenance`` is what the object will carry
+    (its latent and model fingerprint are filled in from the mesh that arrives). ``name``: the new object's
+    name (default ``<class>_<seed>``; objects without a seed keep their name when rebuilt).
     """
 
     provenance: Provenance
@@ -28,6 +30,7 @@ class Slot:
     yaw: float = 0.0
     snap_to_ground: bool = False
     replace: str = ""
+    name: str = ""
 
 
 @dataclass

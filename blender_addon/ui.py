@@ -77,6 +77,20 @@ class GAN3D_PT_generate(bpy.types.Panel):
         row.operator("gan3d.regenerate", icon="FILE_REFRESH")
         row.operator("gan3d.reproduce", icon="LOOP_BACK")
 
+        box = layout.box()
+        box.label(text="Latent tools")
+        row = box.row(align=True)
+        row.prop(settings, "variation_count", text="")
+        row.prop(settings, "variation_strength")
+        box.operator("gan3d.variations", icon="MOD_PARTICLES")
+        row = box.row(align=True)
+        row.prop(settings, "blend_steps")
+        row.prop(settings, "blend_include_ends", text="", icon="ARROW_LEFTRIGHT")
+        box.operator("gan3d.blend", icon="IPO_EASE_IN_OUT")
+        row = box.row(align=True)
+        row.operator("gan3d.save_look", icon="EXPORT")
+        row.operator("gan3d.load_look", icon="IMPORT")
+
         if STATE.last_report:
             icon = "ERROR" if any(j.status == "failed" and j.message == STATE.last_report
                                   for j in STATE.jobs.values()) else "INFO"

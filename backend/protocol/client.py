@@ -308,6 +308,10 @@ class Client:
             kind = event["event"]
             if kind in (zmq.EVENT_CONNECTED, zmq.EVENT_HANDSHAKE_SUCCEEDED):
                 self._connected = True
+            elif kind in _AUTH_FAILURES and self.keys is None:
+                # No key of ours was refused: the server went away mid-handshake, or it wants CURVE keys.
+                raise _AttemptFailed(f"the connection to {self.address} failed during its handshake (a server that "
+                                     f"uses CurveZMQ keys refuses clients without them)", True)
             elif kind in _AUTH_FAILURES:
                 raise AuthenticationFailed(
                     f"the CURVE handshake with {self.address} failed: check the server public key and that this "

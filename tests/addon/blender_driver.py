@@ -26,6 +26,15 @@ results: dict = {}
 addon = None
 
 
+def _json_value(value):
+    """Blender values json cannot write (ID property arrays, vectors) as lists, so one odd fact never loses the
+    results file."""
+    try:
+        return list(value)
+    except TypeError:
+        return repr(value)
+
+
 def scenario(fn):
     """Run ``fn`` and store its facts (or its traceback) under its name."""
     start = time.perf_counter()
@@ -34,7 +43,7 @@ def scenario(fn):
     except Exception:
         results[fn.__name__] = {"error": traceback.format_exc()}
     results[fn.__name__ + "_seconds"] = round(time.perf_counter() - start, 2)
-    pathlib.Path(OUT).write_text(json.dumps(results, indent=1))
+    pathlib.Path(OUT).write_text(json.dumps(results, indent=1, default=_json_value))
     return fn
 
 
@@ -77,6 +86,12 @@ def outward_fraction(obj) -> float:
     return float((dots > 0).mean())
 
 
+def props_of(obj) -> dict:
+    """The object's gan3d_* custom properties as JSON values (arrays as lists)."""
+    return {k: (obj[k] if isinstance(obj[k], (str, int, float)) else list(obj[k]))
+            for k in obj.keys() if k.startswith("gan3d_")}
+
+
 def describe(obj) -> dict:
     image = image_of(obj)
     local = np.array([tuple(c) for c in obj.bound_box])
@@ -88,7 +103,7 @@ def describe(obj) -> dict:
         "smooth": bool(all(p.use_smooth for p in obj.data.polygons)),
         "image_size": list(image.size),
         "image_packed": image.packed_file is not None,
-        "props": {k: obj[k] for k in obj.keys() if k.startswith("gan3d_")},
+        "props": props_of(obj),
         "aabb": world_aabb(obj),
         "local_min": local.min(0).tolist(),
         "local_max": local.max(0).tolist(),
@@ -235,7 +250,7 @@ def classes():
     bpy.ops.gan3d.generate()
     wait()
     new = [o for o in generated_objects() if o.name not in names_before]
-    generated = [{k: o[k] for k in o.keys() if k.startswith("gan3d_")} for o in new]
+    generated = [props_of(o) for o in new]
     target = new[0]
     before = dict(generated[0])
     pixels = pixels_of(image_of(target)).copy()
@@ -244,7 +259,7 @@ def classes():
     s.class_name, s.regenerate_mode = "bird", "OTHER_CLASS"
     bpy.ops.gan3d.regenerate()
     wait()
-    after = {k: target[k] for k in target.keys() if k.startswith("gan3d_")}
+    after = props_of(target)
     s.model, s.regenerate_mode = "random-small", "NEW_SEED"
     return {"default_class": default_class, "generated": generated, "before": before, "after": after,
             "pixels_changed": bool(np.abs(pixels_of(image_of(target)) - pixels).max() > 1e-3),
@@ -328,10 +343,194 @@ def cancel_mid_batch():
             "after_cancel_generate": len([o for o in generated_objects() if o.name not in names_before]) - len(new)}
 
 
+# -- latent tools: stored latents, variations, blends, looks, bad input ----------------------------------------
+
+def by_name(name):
+    return bpy.data.objects[name]
+
+
+def select_only(*objects, active=None):
+    bpy.ops.object.select_all(action="DESELECT")
+    for obj in objects:
+        obj.select_set(True)
+    bpy.context.view_layer.objects.active = active or objects[-1]
+
+
+def new_objects(before):
+    return [o for o in generated_objects() if o.name not in before]
+
+
+def diffs(obj, reference):
+    """Largest vertex and pixel difference between two objects' meshes and textures."""
+    return {"vertex": float(np.abs(vertices_of(obj) - vertices_of(reference)).max()),
+            "pixel": float(np.abs(pixels_of(image_of(obj)) - pixels_of(image_of(reference))).max())}
+
+
+def grid_cars():
+    return [o for o in generated_objects() if o.get("gan3d_model") == "random-small" and o["gan3d_seed"] >= 0]
+
+
+@scenario
+def stored_latents():
+    return {"objects": [{"name": o.name, "seed": o["gan3d_seed"], "truncation": o["gan3d_truncation"],
+                         "latent": list(o.get("gan3d_latent", [])), "fingerprint": o.get("gan3d_model_fingerprint")}
+                        for o in grid_cars()]}
+
+
+@scenario
+def variations():
+    s = bpy.context.scene.gan3d
+    original = grid_cars()[0]
+    original.location, original.rotation_euler = (20.0, -40.0, 0.0), (0.0, 0.0, 0.0)
+    s.randomise_seed, s.seed, s.spacing, s.snap_to_ground = False, 5, 0.5, False
+    s.variation_count, s.variation_strength = 3, 0.0
+    select_only(original)
+    before = {o.name for o in generated_objects()}
+    bpy.ops.gan3d.variations()
+    wait()
+    same = new_objects(before)
+    facts = {"original": original.name, "original_latent": list(original["gan3d_latent"]),
+             "truncation": original["gan3d_truncation"],
+             "zero": [{"name": o.name, "props": props_of(o),
+                       "location": list(o.location), **diffs(o, original)} for o in same],
+             "original_location": list(original.location), "report_zero": job_report()}
+    s.variation_count, s.variation_strength = 2, 0.5
+    select_only(original)
+    before = {o.name for o in generated_objects()}
+    bpy.ops.gan3d.variations()
+    wait()
+    strong = new_objects(before)
+    facts["strong"] = [{"name": o.name, "latent": list(o["gan3d_latent"]), **diffs(o, original)} for o in strong]
+    # A variation has no seed: Reproduce rebuilds it from its stored latent, exactly.
+    target = strong[0]
+    pixels = pixels_of(image_of(target)).copy()
+    image_of(target).pixels.foreach_set(np.zeros_like(pixels))
+    select_only(target)
+    bpy.ops.gan3d.reproduce()
+    wait()
+    facts["reproduced"] = {"name": target.name, "pixel": float(np.abs(pixels_of(image_of(target)) - pixels).max())}
+    return facts
+
+
+@scenario
+def blend():
+    s = bpy.context.scene.gan3d
+    first, second = grid_cars()[1:3]
+    first.location, second.location = (60.0, -40.0, 0.0), (90.0, -40.0, 0.0)
+    s.blend_steps, s.blend_include_ends, s.spacing = 2, True, 0.5
+    select_only(first, second, active=second)      # from the other one to the active one
+    before = {o.name for o in generated_objects()}
+    bpy.ops.gan3d.blend()
+    wait()
+    row = sorted(new_objects(before), key=lambda o: o.location.x)
+    facts = {"first": first.name, "second": second.name, "report": job_report(),
+             "latents": [list(first["gan3d_latent"]), list(second["gan3d_latent"])],
+             "row": [{"name": o.name, "location": list(o.location), "latent": list(o["gan3d_latent"]),
+                      "seed": o["gan3d_seed"], "to_first": diffs(o, first), "to_second": diffs(o, second)}
+                     for o in row]}
+    # A class-conditional pair (car, bird from the classes scenario): class vectors are blended.
+    cond = sorted((o for o in generated_objects() if o.get("gan3d_model") == "classes3"), key=lambda o: o.name)
+    car = next(o for o in cond if o["gan3d_class_name"] == "car")
+    bird = next(o for o in cond if o["gan3d_class_name"] == "bird")
+    car.location, bird.location = (60.0, -80.0, 0.0), (80.0, -80.0, 0.0)
+    s.blend_steps = 1
+    select_only(car, bird, active=bird)
+    before = {o.name for o in generated_objects()}
+    bpy.ops.gan3d.blend()
+    wait()
+    mixed = sorted(new_objects(before), key=lambda o: o.location.x)
+    facts["classes"] = [{"name": o.name, "class_name": o["gan3d_class_name"],
+                         "class_weights": list(o.get("gan3d_class_weights", [])),
+                         "to_car": diffs(o, car), "to_bird": diffs(o, bird)} for o in mixed]
+    facts["classes_report"] = job_report()
+    s.blend_include_ends = False
+    return facts
+
+
+@scenario
+def looks():
+    s = bpy.context.scene.gan3d
+    facts = {}
+    for key, source in (("variation", results["variations"]["strong"][1]["name"]),
+                        ("class_blend", results["blend"]["classes"][1]["name"])):
+        obj = by_name(source)
+        path = WORKDIR / f"{key}.json"
+        select_only(obj)
+        bpy.ops.gan3d.save_look(filepath=str(path))
+        bpy.context.scene.cursor.location = (0.0, -120.0 - 20 * len(facts), 0.0)
+        before = {o.name for o in generated_objects()}
+        bpy.ops.gan3d.load_look(filepath=str(path))
+        wait()
+        loaded = new_objects(before)
+        facts[key] = {"file": json.loads(path.read_text()), "loaded": [o.name for o in loaded],
+                      "report": job_report(), **(diffs(loaded[0], obj) if loaded else {}),
+                      "same_latent": bool(loaded) and list(loaded[0]["gan3d_latent"]) == list(obj["gan3d_latent"]),
+                      "location": list(loaded[0].location) if loaded else None}
+    return facts
+
+
+@scenario
+def bad_input():
+    s = bpy.context.scene.gan3d
+    car = grid_cars()[3]
+    facts = {}
+
+    def attempt(name, op, **kwargs):
+        before = len(bpy.data.objects)
+        try:
+            op(**kwargs)
+            message = ""
+        except RuntimeError as exc:
+            message = str(exc)
+        wait()
+        facts[name] = {"message": message, "objects_added": len(bpy.data.objects) - before}
+
+    def foreign(**props):
+        obj = car.copy()                 # same mesh, same gan3d_* properties, outside the Generated collection
+        bpy.context.scene.collection.objects.link(obj)
+        for key, value in props.items():
+            if value is None:
+                del obj[key]
+            else:
+                obj[key] = value
+        return obj
+
+    made = []
+    for name, props in (("other_model", {"gan3d_model": "elsewhere"}),
+                        ("other_weights", {"gan3d_model_fingerprint": "0123456789abcdef"}),
+                        ("no_latent", {"gan3d_latent": None}),
+                        ("wrong_size", {"gan3d_latent": [0.1] * 5}),
+                        ("nan_latent", {"gan3d_latent": [float("nan")] * 64})):
+        obj = foreign(**props)
+        made.append(obj)
+        select_only(obj)
+        attempt(name, bpy.ops.gan3d.variations)
+    cond = next(o for o in generated_objects() if o.get("gan3d_model") == "classes3")
+    select_only(car, cond)
+    attempt("blend_two_models", bpy.ops.gan3d.blend)
+    select_only(made[2])
+    attempt("save_without_latent", bpy.ops.gan3d.save_look, filepath=str(WORKDIR / "nothing.json"))
+    facts["save_without_latent"]["file_written"] = (WORKDIR / "nothing.json").exists()
+    good = json.loads((WORKDIR / "variation.json").read_text())
+    files = {"look_wrong_size": json.dumps({**good, "latent": good["latent"][:5], "latent_dim": 5}),
+             "look_nan": json.dumps({**good, "latent": [float("nan")] + good["latent"][1:]}),
+             "look_infinite": json.dumps(good).replace(repr(good["latent"][0]), "1e999", 1),
+             "look_not_json": "this is not a look",
+             "look_other_model": json.dumps({**good, "model": "elsewhere"})}
+    for name, text in files.items():
+        path = WORKDIR / f"{name}.json"
+        path.write_text(text)
+        attempt(name, bpy.ops.gan3d.load_look, filepath=str(path))
+    for obj in made:
+        bpy.data.objects.remove(obj)
+    return facts
+
+
 @scenario
 def save_and_reopen():
     objects = generated_objects()
     expected = {o.name: float(pixels_of(image_of(o)).sum()) for o in objects}
+    latents = {o.name: list(o.get("gan3d_latent", [])) for o in objects}
     path = WORKDIR / "scene.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(path))
     bpy.ops.wm.open_mainfile(filepath=str(path))
@@ -339,7 +538,10 @@ def save_and_reopen():
     return {"saved": len(expected), "reopened": len(reopened),
             "all_packed": all(image_of(o).packed_file is not None for o in reopened.values()),
             "pixels_equal": all(abs(float(pixels_of(image_of(reopened[n])).sum()) - v) < 1e-3
-                                for n, v in expected.items() if n in reopened)}
+                                for n, v in expected.items() if n in reopened),
+            "latents_equal": all(list(reopened[n].get("gan3d_latent", [])) == v for n, v in latents.items()
+                                 if n in reopened),
+            "with_latent": sum(bool(v) for v in latents.values())}
 
 
 @scenario
@@ -358,4 +560,4 @@ def backend_down():
 
 
 addon.runtime.shutdown() if addon is not None else None
-pathlib.Path(OUT).write_text(json.dumps(results, indent=1))
+pathlib.Path(OUT).write_text(json.dumps(results, indent=1, default=_json_value))

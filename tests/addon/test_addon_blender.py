@@ -84,7 +84,8 @@ def _facts(run, name):
 def test_installs_with_the_extension_installer(run):
     facts = _facts(run, "install")
     assert facts["result"] == ["FINISHED"] and facts["enabled"] and facts["loaded"] and facts["panel"]
-    assert {"generate", "regenerate", "reproduce", "cancel", "connect", "start_backend"} <= set(facts["operators"])
+    assert {"generate", "regenerate", "reproduce", "cancel", "connect", "start_backend", "variations", "blend",
+            "save_look", "load_look"} <= set(facts["operators"])
     # Blender unpacked the bundled pyzmq wheel into the extensions' site-packages
     assert len(facts["bundled_zmq"]) == 1
 
@@ -190,6 +191,108 @@ def test_saving_and_reopening_keeps_packed_textures(run):
     facts = _facts(run, "save_and_reopen")
     assert facts["saved"] == facts["reopened"] > 12
     assert facts["all_packed"] and facts["pixels_equal"]
+    assert facts["latents_equal"] and facts["with_latent"] == facts["saved"]
+
+
+def _seed_latent(seed: int, truncation: float) -> np.ndarray:
+    import torch
+
+    from backend.models import truncated_normal
+    return truncated_normal((64,), truncation, torch.Generator().manual_seed(seed)).numpy()
+
+
+def test_every_object_stores_its_exact_latent_and_the_model_fingerprint(run):
+    from backend.models import random_init_model
+    from backend.server.models import weights_fingerprint
+
+    objects = _facts(run, "stored_latents")["objects"]
+    assert len(objects) >= 10
+    fingerprint = weights_fingerprint(random_init_model("small", seed=0))
+    for o in objects:
+        assert o["fingerprint"] == fingerprint
+        np.testing.assert_array_equal(np.array(o["latent"], np.float32), _seed_latent(o["seed"], o["truncation"]))
+
+
+def test_strength_zero_variations_reproduce_the_car_beside_it(run):
+    from backend.protocol import variation_latents
+
+    facts = _facts(run, "variations")
+    zero = facts["zero"]
+    assert len(zero) == 3, facts["report_zero"]
+    for k, o in enumerate(zero):
+        assert o["vertex"] == 0.0 and o["pixel"] == 0.0             # the same car, exactly
+        assert o["props"]["gan3d_latent"] == facts["original_latent"] and o["props"]["gan3d_seed"] == -1
+        assert o["name"] == f"{facts['original']}_var{k + 1}"
+    x = [o["location"][0] for o in zero]
+    assert np.allclose([o["location"][1] for o in zero], facts["original_location"][1])   # in a row beside it
+    assert np.allclose(np.diff([facts["original_location"][0], *x]), 4.5 + 0.5)
+    strong = facts["strong"]
+    expected = variation_latents(np.array(facts["original_latent"], np.float32), 0.5, 2, seed=5,
+                                 truncation=facts["truncation"])
+    np.testing.assert_array_equal(np.array([o["latent"] for o in strong], np.float32), expected)
+    assert all(o["pixel"] > 0.05 for o in strong)
+    assert facts["reproduced"]["pixel"] == 0.0                     # rebuilt from its stored latent
+
+
+def test_blend_ends_reproduce_the_two_cars_and_in_betweens_are_slerps(run):
+    from backend.protocol import slerp
+
+    facts = _facts(run, "blend")
+    row = facts["row"]
+    assert len(row) == 4, facts["report"]                          # 2 in-betweens + both ends
+    assert row[0]["to_first"] == {"vertex": 0.0, "pixel": 0.0}
+    assert row[-1]["to_second"] == {"vertex": 0.0, "pixel": 0.0}
+    a, b = (np.array(v, np.float32) for v in facts["latents"])
+    for o, t in zip(row, [0, 1 / 3, 2 / 3, 1]):
+        np.testing.assert_array_equal(np.array(o["latent"], np.float32), slerp(a, b, t))
+        assert o["seed"] == -1
+    for o in row[1:-1]:
+        assert o["to_first"]["pixel"] > 0.05 and o["to_second"]["pixel"] > 0.05
+    locations = np.array([o["location"] for o in row])
+    assert np.allclose(locations[:, 0], [60, 70, 80, 90]) and np.allclose(locations[:, 1], -40 + 5.0)
+    classes = facts["classes"]
+    assert [o["class_name"] for o in classes] == ["car", "car", "bird"], facts["classes_report"]
+    assert classes[0]["to_car"]["pixel"] == 0.0 and classes[2]["to_bird"]["pixel"] == 0.0
+    np.testing.assert_allclose(classes[1]["class_weights"], [0.0, 0.5, 0.5])
+    assert classes[0]["class_weights"] == [] and classes[1]["to_car"]["pixel"] > 0.05
+
+
+def test_saved_looks_are_small_json_files_that_rebuild_the_car_exactly(run):
+    facts = _facts(run, "looks")
+    for key in ("variation", "class_blend"):
+        look = facts[key]
+        assert look["loaded"], look["report"]
+        assert look["pixel"] == 0.0 and look["vertex"] == 0.0 and look["same_latent"]
+        data = look["file"]
+        assert data["format"] == "gan3d-look" and data["version"] == 1 and data["latent_dim"] == 64
+        assert data["seed"] == -1 and len(data["latent"]) == 64 and len(data["model_fingerprint"]) == 16
+    assert facts["variation"]["file"]["model"] == "random-small"
+    assert facts["class_blend"]["file"]["class_weights"] == pytest.approx([0.0, 0.5, 0.5])
+    assert facts["variation"]["location"][:2] == pytest.approx([0.0, -120.0])   # at the 3D cursor
+
+
+@pytest.mark.parametrize("case, words", [
+    ("other_model", "made by model 'elsewhere', which this backend does not have"),
+    ("other_weights", "other weights of model 'random-small'"),
+    ("no_latent", "no stored latent"),
+    ("wrong_size", "5 values per latent, but the model takes latents of 64"),
+    ("nan_latent", "NaN or infinite"),
+    ("blend_two_models", "two cars of the same model: "),
+    ("blend_two_models", "from 'classes3'"),
+    ("save_without_latent", "no stored latent"),
+    ("look_wrong_size", "5 values per latent"),
+    ("look_nan", "NaN"),
+    ("look_infinite", "NaN or infinite"),
+    ("look_not_json", "is not a gan3d look"),
+    ("look_other_model", "which this backend does not have"),
+])
+def test_bad_input_gives_one_clear_message_and_builds_nothing(run, case, words):
+    facts = _facts(run, "bad_input")[case]
+    assert words in facts["message"], facts["message"]
+    assert len(facts["message"].strip().splitlines()) == 1
+    assert facts["objects_added"] == 0
+    if case == "save_without_latent":
+        assert not facts["file_written"]
 
 
 def test_backend_down_gives_clear_error_and_no_objects(run):
