@@ -1,0 +1,68 @@
+"""``python -m backend.train pipeline``: poses -> reconstruction -> pseudo-GT -> GAN -> FID in one command.
+
+    python -m backend.train pipeline --collection DIR --out runs/NAME [--preset cpu|paper] [--parts|--no-parts]
+        [--fid_collection HELDOUT] [--gan_minutes N] [--from_truth]
+
+Each stage is skipped when its output is already there and resumed when it was interrupted; the end prints a
+summary table and writes RUN/report.md with the pictures.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from training.cli_support import StageCommands
+
+
+def register(sub: argparse._SubParsersAction) -> StageCommands:
+    parser = sub.add_parser("pipeline", help="the whole pipeline on a collection (resumable, stage by stage)")
+    psub = parser.add_subparsers(dest="command", required=True)
+    run = psub.add_parser("run", help="run (the default)")
+    run.add_argument("--collection", required=True, help="training collection (masks; parts optional)")
+    run.add_argument("--out", required=True, help="run folder (keep it outside the checkout)")
+    run.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
+    parts = run.add_mutually_exclusive_group()
+    parts.add_argument("--parts", dest="parts", action="store_true", default=None,
+                       help="resolve poses with part maps (default when the collection has them)")
+    parts.add_argument("--no-parts", "--no_parts", dest="parts", action="store_false",
+                       help="appearance features instead of part maps")
+    run.add_argument("--fid_collection", "--fid-collection", default=None, help="held-out collection for FID")
+    run.add_argument("--fid_samples", "--fid-samples", type=int, default=500)
+    run.add_argument("--recon_iters", "--recon-iters", type=int, default=None)
+    run.add_argument("--gan_steps", "--gan-steps", type=int, default=None)
+    run.add_argument("--gan_minutes", "--gan-minutes", type=float, default=None,
+                     help="stop the GAN after N minutes (it resumes on the next run)")
+    run.add_argument("--from_truth", "--from-truth", action="store_true",
+                     help="testbed only: skip poses and reconstruction, pseudo-GT from true meshes and poses")
+    run.add_argument("--device", default=None)
+    run.set_defaults(run=_run)
+    report = psub.add_parser("report", help="rewrite RUN/report.md from what the run folder holds")
+    report.add_argument("out")
+    report.set_defaults(run=_report)
+    return StageCommands(group="pipeline", commands=["run", "report"], default="run")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .report import summary_rows, write_report
+    from .stages import PipelineOptions, run_pipeline
+
+    options = PipelineOptions(
+        collection=Path(args.collection), out=Path(args.out), preset=args.preset, parts=args.parts,
+        fid_collection=Path(args.fid_collection) if args.fid_collection else None, fid_samples=args.fid_samples,
+        recon_iters=args.recon_iters, gan_steps=args.gan_steps, gan_minutes=args.gan_minutes,
+        from_truth=args.from_truth, device=args.device)
+    outcomes = run_pipeline(options, on_event=lambda m: print(m, file=sys.stderr, flush=True))
+    report = write_report(options.out)
+    width = max(len(a) for a, _ in summary_rows(options.out) or [("", "")])
+    for figure, value in summary_rows(options.out):
+        print(f"{figure:<{width}}  {value}")
+    print(f"report: {report}")
+    return 0 if all(o.status != "failed" for o in outcomes) else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(f"report: {write_report(Path(args.out))}")
+    return 0
