@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--texture_size", type=int, help="texture size (one of the model's texture_sizes)")
     gen.add_argument("--out", required=True, metavar="DIR", help="output folder")
     gen.add_argument("--format", choices=("obj", "glb"), default="obj", help="obj (default) or glb")
-    gen.add_argument("--target_length", type=float, metavar="M", help="scale meshes to M metres front to back")
+    gen.add_argument("--target_length", type=float, metavar="M", help="scale each mesh so its longest horizontal side (a car: front to back) is M metres")
     gen.add_argument("--origin", choices=("object", "bottom"), default="object")
     return parser
 
