@@ -1,0 +1,144 @@
+"""``python -m backend.train poses --collection DIR --out FILE`` (= ``poses run``), ``poses sheet``, ``poses eval``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from training.cli_support import StageCommands
+
+
+def register(subparsers: argparse._SubParsersAction) -> StageCommands:
+    group = subparsers.add_parser("poses", help="pose estimation without keypoints (§5): run, sheet, eval")
+    sub = group.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="estimate every image's pose from its mask (step 1 + step 2) [default]")
+    run.add_argument("--collection", required=True, help="collection folder (masks required; parts optional)")
+    run.add_argument("--out", required=True, help="pose file to write (.safetensors); step 1 goes next to it "
+                                                  "as <stem>.hypotheses.safetensors")
+    run.add_argument("--templates", default=None,
+                     help="template file or shipped name: car (single, default) or car3 (multi-template)")
+    run.add_argument("--preset", choices=("paper", "cpu"), default=None,
+                     help="paper: §5.2 numbers (100 steps, 128→192→256); cpu: fewer steps, lower resolutions "
+                          "(default without a GPU)")
+    run.add_argument("--features", choices=("auto", "parts", "appearance", "silhouette"), default="auto",
+                     help="step 2 on part maps, on Inception appearance features, or none (best IoU); "
+                          "auto: parts when every record has them")
+    run.add_argument("--resume", action="store_true", help="continue step 1 from the hypotheses file's last batch")
+    run.add_argument("--hypotheses", default=None, help="step-1 file to use/write instead of the default path")
+    run.add_argument("--limit", type=int, default=None, help="only the first N records")
+    run.add_argument("--batch", type=int, default=None, help="images per batched render (preset default)")
+    run.add_argument("--steps", type=int, default=None,
+                     help="step-1 optimisation steps instead of the preset's (quick checks); lr decays at 80%%")
+    run.set_defaults(run=_run)
+    sheet = sub.add_parser("sheet", help="contact sheet: image, mask, chosen template over the image")
+    sheet.add_argument("poses", help="pose file")
+    sheet.add_argument("--collection", required=True)
+    sheet.add_argument("--out", required=True, help="PNG to write")
+    sheet.add_argument("--templates", default=None, help="templates used for the run (default: as recorded)")
+    sheet.add_argument("--limit", type=int, default=24)
+    sheet.add_argument("--tile", type=int, default=128)
+    sheet.add_argument("--which", choices=("all", "kept", "dropped"), default="all")
+    sheet.set_defaults(run=_run_sheet)
+    ev = sub.add_parser("eval", help="errors against the collection's true poses (testbed, CMR)")
+    ev.add_argument("poses", help="pose file")
+    ev.add_argument("--collection", required=True)
+    ev.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    ev.set_defaults(run=_run_eval)
+    return StageCommands("poses", ["run", "sheet", "eval"], "run")
+
+
+def _templates_name(args, meta: dict | None = None) -> str:
+    if args.templates:
+        return args.templates
+    return (meta or {}).get("templates", "car")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from training.data import load_collection
+    from training.poses.config import PRESETS, default_preset
+    from training.poses.run import estimate_poses
+    from training.templates import load_templates
+
+    preset = args.preset or default_preset()
+    config = PRESETS[preset].replace(features=args.features)
+    if args.batch:
+        config = config.replace(batch_images=args.batch)
+    if args.steps:
+        config = config.replace(steps=args.steps, lr_decay_after=max(1, int(0.8 * args.steps)))
+    templates = load_templates(_templates_name(args))
+    collection = load_collection(args.collection, check="header")
+    if args.limit is not None:
+        collection.records = collection.records[:args.limit]
+    bars: dict[str, tqdm] = {}
+
+    def on_start(stage: str, total: int, done: int) -> None:
+        if done:
+            print(f"resuming: {done} of {total} images already fitted", file=sys.stderr)
+        for bar in bars.values():
+            bar.close()
+        bars[stage] = tqdm(total=total, initial=done, unit="img", desc=f"poses {stage}")
+
+    try:
+        result = estimate_poses(collection, args.out, config, templates, resume=args.resume,
+                                hypotheses_file=args.hypotheses, progress=lambda s, n: bars[s].update(n),
+                                on_start=on_start, extra_meta={"templates": _templates_name(args)})
+    finally:
+        for bar in bars.values():
+            bar.close()
+    if collection.report.skipped:
+        print(f"load: {collection.report.summary()}", file=sys.stderr)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    per_image = sum(result.cpu_seconds.values()) / max(result.fitted_now, 1) if result.fitted_now else None
+    timing = (f"; CPU {result.cpu_seconds['step1']:.0f} s step 1 + {result.cpu_seconds['step2']:.0f} s step 2"
+              + (f" ({per_image:.2f} s per image fitted now)" if per_image is not None else ""))
+    print(f"{result.summary()}; preset {preset}; wrote {result.pose_file} and {result.hypotheses_file}{timing}")
+    return 0
+
+
+def _run_sheet(args: argparse.Namespace) -> int:
+    from training.data import load_collection
+    from training.poses import load_pose_file
+    from training.poses.sheet import pose_sheet
+    from training.templates import load_templates
+
+    poses = load_pose_file(args.poses)
+    templates = load_templates(_templates_name(args, poses.meta))
+    collection = load_collection(args.collection, check="header")
+    path = pose_sheet(collection, poses, templates, args.out, args.limit, args.tile, args.which)
+    print(f"wrote {path}")
+    return 0
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from training.data import load_collection
+    from training.poses import load_pose_file
+    from training.poses.evaluate import evaluate_poses, silhouette_only
+
+    poses = load_pose_file(args.poses)
+    collection = load_collection(args.collection, check="header")
+    features = poses.meta.get("features", "?")
+    ev = evaluate_poses(poses, collection)
+    report = {features: ev}
+    hyp = poses.meta.get("hypotheses_file")
+    if features != "silhouette" and hyp and Path(hyp).is_file():
+        config = poses.meta.get("config", {})
+        report["silhouette-only"] = evaluate_poses(silhouette_only(hyp, config.get("v_agr_threshold", 0.3),
+                                                                   config.get("miou_percentile", 10.0)), collection)
+    for label, value in report.items():
+        for line in value.lines(label):
+            print(line)
+    if args.json:
+        main = asdict(ev)
+        if ev.kept is not None:
+            main.update({k: main["kept"][k] for k in ("recall", "median_deg", "mean_deg", "flip_rate")})
+        main["features"] = features
+        if "silhouette-only" in report:
+            main["silhouette_only"] = asdict(report["silhouette-only"])
+        print(json.dumps(main, indent=2))
+    return 0

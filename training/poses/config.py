@@ -1,0 +1,81 @@
+"""Settings of the pose stage and its two presets (``paper``: the numbers of §5.2/§5.3; ``cpu``: measured to keep
+the accuracy targets at a fraction of the cost, the default on a machine without a GPU)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    """Step 1 (silhouettes) and step 2 (disambiguation) settings.
+
+    steps: optimisation steps; lr, lr_decay_after: AdamFull learning rate, ×0.1 after that step.
+    resolutions: ((first step, side), ...) render schedule; final_resolution: the IoU pass.
+    sigma_inv: soft-silhouette sharpness at 128²; with ``scale_sigma`` it follows the pixel size,
+        σ⁻¹ = sigma_inv · (side / 128)², so low resolutions keep about one pixel of soft edge.
+    prune_after: steps after which half the hypotheses per image are dropped by IoU (multi-template only, or
+        always with ``prune_single``).
+    views: the 40 initial rotations (8 azimuths × 5 elevations).
+    batch_images: images fitted together in one batched render.
+    crop_resolution: side of the CMR crop (§5.1).
+    step2_resolution: side of the part / feature renders of step 2.
+    v_agr_threshold, miou_percentile, reliable_top, complementary_min: the §5.3 filter and reliable subset.
+    features: "auto" (parts when the collection has part maps, else appearance), "parts", "appearance" or
+        "silhouette" (no step 2: the best-IoU hypothesis, the baseline).
+    appearance_channels / appearance_clusters / appearance_layer / appearance_input: the appearance features
+        (Inception layer, input side, PCA channels, soft clusters used as pseudo-parts).
+    """
+
+    name: str = "paper"
+    steps: int = 100
+    lr: float = 0.1
+    lr_decay_after: int = 80
+    resolutions: tuple[tuple[int, int], ...] = ((0, 128), (30, 192), (60, 256))
+    final_resolution: int = 256
+    sigma_inv: float = 7000.0
+    scale_sigma: bool = False
+    prune_after: tuple[int, ...] = (30, 60)
+    prune_single: bool = False
+    batch_images: int = 2
+    crop_resolution: int = 256
+    step2_resolution: int = 256
+    v_agr_threshold: float = 0.3
+    miou_percentile: float = 10.0
+    reliable_top: int = 100
+    complementary_min: float = 0.5
+    features: str = "auto"
+    appearance_layer: str = "Mixed_5d"
+    appearance_input: int = 299
+    appearance_channels: int = 8
+    appearance_clusters: int = 8
+
+    def resolution_at(self, step: int) -> int:
+        side = self.resolutions[0][1]
+        for start, value in self.resolutions:
+            if step >= start:
+                side = value
+        return side
+
+    def sigma_at(self, side: int) -> float:
+        return self.sigma_inv * (side / 128.0) ** 2 if self.scale_sigma else self.sigma_inv
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def replace(self, **changes) -> "PoseConfig":
+        return replace(self, **changes)
+
+
+PRESETS = {
+    "paper": PoseConfig(),
+    "cpu": PoseConfig(name="cpu", steps=40, lr=0.1, lr_decay_after=32, resolutions=((0, 64), (20, 96)),
+                      final_resolution=128, scale_sigma=True, prune_after=(12, 24), batch_images=4,
+                      step2_resolution=128, appearance_input=224),
+}
+
+
+def default_preset() -> str:
+    """"paper" on a machine with CUDA, else "cpu"."""
+    import torch
+
+    return "paper" if torch.cuda.is_available() else "cpu"

@@ -1,0 +1,154 @@
+"""Pose step 2 (§5.3): semantic templates from reliable images, per-hypothesis part mIoU, choice and filter.
+
+Channel maps: (N, C, R, R) float probabilities per pixel in the crop frame, channel 0 = background, channels
+1..C-1 = object channels (part maps: "object without part" then the parts; appearance: pseudo-parts from
+clustered Inception features, see ``appearance``). Everything here works on any such maps.
+
+    reliable = reliable_subset(hyp, config)                          # (N,) bool
+    semantic = semantic_templates(hyp, maps, templates, faces, reliable)   # (T, V, C-1) per-vertex distributions
+    miou = hypothesis_miou(hyp_i, maps_i, semantic, templates, faces)      # (K,) per hypothesis of one image
+    choice = choose(hyp, miou, config)                               # Choice(index, miou, v_agr, kept)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .config import PoseConfig
+from .geometry import agreement_score, complementary_score
+from .step1 import Hypotheses
+
+SMOOTHING = 1e-6
+
+
+def _pose(hyp: Hypotheses, image: torch.Tensor, index: torch.Tensor):
+    from backend.render import Pose
+
+    return Pose(hyp.q[image, index], hyp.s[image, index], hyp.t[image, index], hyp.z0[image, index])
+
+
+def reliable_subset(hyp: Hypotheses, config: PoseConfig) -> tuple[torch.Tensor, dict]:
+    """§5.3 item 2: per template, images whose best-IoU hypothesis uses it, with v_agr < threshold and
+    complementary score > complementary_min; the top ``reliable_top`` by IoU. Returns ((N,) bool, stats).
+
+    A template with no image passing both tests falls back to its top images by IoU among those with the
+    highest complementary scores (stated in ``stats["fallback"]``), so a tiny collection still gets a template.
+    """
+    n = hyp.q.shape[0]
+    rows = torch.arange(n)
+    best = hyp.best()
+    best_iou = hyp.iou[rows, best]
+    best_q = hyp.q[rows, best]
+    v_agr = agreement_score(hyp.iou, hyp.q)
+    comp = complementary_score(best_q)
+    template = hyp.w[rows, best].argmax(dim=1)
+    reliable = torch.zeros(n, dtype=torch.bool)
+    fallback = []
+    for k in range(hyp.w.shape[2]):
+        mine = template == k
+        ok = mine & (v_agr < config.v_agr_threshold) & (comp > config.complementary_min)
+        if not ok.any() and mine.any():
+            fallback.append(k)
+            # the most side-on quarter of this template's images
+            cut = torch.quantile(comp[mine], 0.75)
+            ok = mine & (comp >= cut)
+        index = torch.nonzero(ok)[:, 0]
+        top = index[best_iou[index].argsort(descending=True)[:config.reliable_top]]
+        reliable[top] = True
+    return reliable, {"reliable": int(reliable.sum()), "fallback": fallback}
+
+
+def back_project(hyp: Hypotheses, maps: torch.Tensor, images: torch.Tensor, templates: torch.Tensor,
+                 faces: torch.Tensor) -> torch.Tensor:
+    """Accumulate the object channels of ``images``' maps onto the vertices their best pose sees.
+
+    Each covered pixel adds its channel values × its barycentric weights to the three vertices of its visible
+    face (the negative gradient of Σ(render(a) - p)²/2 at a = 0 w.r.t. per-vertex attributes a).
+    Returns (T, V, C-1) float64 sums.
+    """
+    from backend.render import object_to_renderer, rasterize
+
+    n_templates, n_vertices = templates.shape[:2]
+    channels = maps.shape[1] - 1
+    side = maps.shape[-1]
+    out = torch.zeros(n_templates, n_vertices, channels, dtype=torch.float64)
+    for chunk in images.split(32):
+        best = hyp.best()[chunk]
+        tpl = hyp.w[chunk, best].argmax(dim=1)
+        vertices = templates[tpl]
+        screen = object_to_renderer(vertices, _pose(hyp, chunk, best))
+        rast = rasterize(screen, faces, side)
+        covered = rast.face_index >= 0                                     # (B, R, R)
+        b, r, c = torch.nonzero(covered, as_tuple=True)
+        corner = faces[rast.face_index[b, r, c]]                           # (P, 3)
+        bary = rast.barycentrics[b, r, c].double()                         # (P, 3)
+        values = maps[chunk][b, 1:, r, c].double()                          # (P, C-1)
+        target = (tpl[b][:, None] * n_vertices + corner).reshape(-1)       # flat (template, vertex)
+        contrib = (bary[..., None] * values[:, None, :]).reshape(-1, channels)
+        out.view(-1, channels).index_add_(0, target, contrib)
+    return out
+
+
+def semantic_templates(hyp: Hypotheses, maps: torch.Tensor, templates: torch.Tensor, faces: torch.Tensor,
+                       reliable: torch.Tensor, mirror_index: torch.Tensor) -> torch.Tensor:
+    """§5.3 item 3: (T, V, C-1) float32 per-vertex distributions over the object channels, normalised with
+    additive smoothing and averaged with the mirror partner."""
+    sums = back_project(hyp, maps, torch.nonzero(reliable)[:, 0], templates, faces) + SMOOTHING
+    dist = sums / sums.sum(dim=2, keepdim=True)
+    dist = 0.5 * (dist + dist[:, mirror_index])
+    return dist.float()
+
+
+def render_channels(hyp: Hypotheses, image: int, semantic: torch.Tensor, templates: torch.Tensor,
+                    faces: torch.Tensor, side: int) -> torch.Tensor:
+    """All K hypotheses of one image rendered as channel maps: (K, C, side, side), channel 0 = 1 - coverage."""
+    from backend.render import interpolate, object_to_renderer, rasterize
+
+    k = hyp.q.shape[1]
+    index = torch.arange(k)
+    tpl = hyp.w[image].argmax(dim=1)
+    vertices = templates[tpl]
+    rast = rasterize(object_to_renderer(vertices, _pose(hyp, torch.full((k,), image), index)), faces, side)
+    values = interpolate(semantic[tpl], rast).permute(0, 3, 1, 2)         # (K, C-1, R, R), 0 where empty
+    background = 1 - rast.mask.to(values.dtype)
+    return torch.cat([background[:, None], values], dim=1)
+
+
+def soft_miou(pred: torch.Tensor, target: torch.Tensor, min_mass: float = 1.0) -> torch.Tensor:
+    """Mean over the target's non-empty channels of Σmin(pred, target) / Σmax(pred, target).
+
+    pred (K, C, H, W), target (C, H, W) -> (K,). A channel is non-empty when its target mass exceeds
+    ``min_mass`` pixels.
+    """
+    inter = torch.minimum(pred, target[None]).flatten(2).sum(-1)
+    union = torch.maximum(pred, target[None]).flatten(2).sum(-1)
+    present = target.flatten(1).sum(-1) > min_mass                          # (C,)
+    ratio = inter / union.clamp_min(1e-9)
+    return (ratio * present).sum(-1) / present.sum().clamp_min(1)
+
+
+@dataclass
+class Choice:
+    """index (N,) chosen hypothesis; miou (N,) its mIoU; v_agr (N,) agreement on mIoU; kept (N,) bool."""
+
+    index: torch.Tensor
+    miou: torch.Tensor
+    v_agr: torch.Tensor
+    kept: torch.Tensor
+
+
+def choose(hyp: Hypotheses, miou: torch.Tensor, config: PoseConfig) -> Choice:
+    """§5.3 items 4–5: best mIoU per image; keep v_agr(mIoU) < threshold and mIoU above the percentile."""
+    index = miou.argmax(dim=1)
+    best = miou[torch.arange(len(index)), index]
+    v_agr = agreement_score(miou, hyp.q)
+    cut = float(np.percentile(best.numpy(), config.miou_percentile)) if len(best) else 0.0
+    kept = (v_agr < config.v_agr_threshold) & (best > cut)
+    return Choice(index, best, v_agr, kept)
+
+
+def choose_by_iou(hyp: Hypotheses, config: PoseConfig) -> Choice:
+    """The silhouette-only baseline: best IoU, v_agr on IoU, the same filter with IoU in place of mIoU."""
+    return choose(hyp, hyp.iou, config)
