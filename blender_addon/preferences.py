@@ -3,6 +3,7 @@
 import bpy
 
 from . import addressing, protocol, runtime
+from .model_card import model_card_line
 from .runtime import STATE
 
 
@@ -64,6 +65,9 @@ def draw_connection(layout) -> None:
             note = ", UNTRAINED" if model.untrained else ""
             layout.label(text=f"Model {model.name}: {kind}, {model.texture_size} px texture{note}",
                          icon="ERROR" if model.untrained else "MESH_UVSPHERE")
+            card_line = model_card_line(model)
+            if card_line:
+                layout.label(text=card_line, icon="INFO")
     elif backend_process.starting():
         layout.label(text="Starting the backend…", icon="SORTTIME")
     elif connection.pending:
