@@ -161,7 +161,7 @@ def start_backend():
     p.backend_directory = str(pathlib.Path(__file__).resolve().parents[2])
     p.timeout = 30.0
     bpy.ops.gan3d.start_backend()
-    addon.wait_until_idle(90)  # polls the starting backend with info requests until it answers
+    addon.wait_until_idle(125)  # polls the starting backend with info requests until it answers (up to 120 s)
     info = addon.runtime.STATE.connection.info
     return {"connected": info is not None, "error": addon.runtime.STATE.connection.error,
             "models": {m.name: {"untrained": m.untrained, "texture_size": m.texture_size, "classes": m.classes}

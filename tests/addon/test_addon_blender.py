@@ -62,7 +62,7 @@ def run(extension_zip, conditional_checkpoint, tmp_path_factory) -> dict:
         [sys.executable, str(DRIVER), str(extension_zip), str(work), str(out), f"tcp://127.0.0.1:{port}", command],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        log, _ = process.communicate(timeout=240)
+        log, _ = process.communicate(timeout=420)   # a safety net: about 1 min on a quiet machine
     finally:
         try:
             os.killpg(process.pid, signal.SIGKILL)  # the driver and any backend it started

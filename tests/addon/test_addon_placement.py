@@ -176,8 +176,17 @@ def test_object_properties_round_trip_and_missing_keys():
     prov = object_properties.Provenance("small", "car", 0, 2**31 - 1, 0.7, 4.5, 128, True)
     store: dict = {}
     object_properties.write(store, prov)
-    assert set(store) == set(object_properties.KEYS)
+    optional = {object_properties.PREFIX + name for name in object_properties.OPTIONAL}
+    assert set(store) == set(object_properties.KEYS) - optional      # empty latent etc.: not written
     assert object_properties.is_generated(store)
     assert object_properties.read(store) == prov
+    latent = tuple(float(np.float32(v)) for v in np.linspace(-1, 1, 64))
+    full = object_properties.Provenance("small", "car", 0, -1, 0.7, 4.5, 128, latent=latent,
+                                        class_weights=(0.25, 0.75), model_fingerprint="0123456789abcdef")
+    object_properties.write(store, full)
+    assert set(store) == set(object_properties.KEYS) and store["gan3d_latent"] == list(latent)
+    assert object_properties.read(store) == full and object_properties.read(store).explicit
+    object_properties.write(store, prov)                               # a rebuild without them removes them
+    assert set(store) == set(object_properties.KEYS) - optional
     with pytest.raises(KeyError, match="gan3d_seed"):
         object_properties.read({"gan3d_model": "m", "gan3d_truncation": 1.0})
