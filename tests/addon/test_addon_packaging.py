@@ -38,7 +38,7 @@ def test_extension_manifest_bundles_pyzmq_for_its_platform(built, platform, mark
         names = set(archive.namelist())
     assert manifest["id"] == "gan3d" and manifest["type"] == "add-on"
     assert manifest["version"] == build_addon.addon_version()
-    assert manifest["permissions"]["network"]
+    assert manifest["permissions"]["network"] and manifest["permissions"]["files"]   # looks are files
     wheels = manifest["build"]["generated"]["wheels"]
     assert len(wheels) == 2 and all(marker in w and "pyzmq-27.3.0" in w for w in wheels)
     assert {w.split("-")[2] for w in wheels} == {"cp311", "cp312"}  # Blender 4.2-5.0 and 5.1+ (abi3)
