@@ -271,6 +271,16 @@ def test_saved_looks_are_small_json_files_that_rebuild_the_car_exactly(run):
     assert facts["variation"]["location"][:2] == pytest.approx([0.0, -120.0])   # at the 3D cursor
 
 
+def test_regenerate_of_seedless_objects_keeps_blends_and_latents(run):
+    facts = _facts(run, "regenerate_latent_objects")
+    new_seed = facts["new_seed"]
+    assert new_seed["seed"] >= 0 and new_seed["latent_changed"], new_seed["report"]
+    assert new_seed["class_weights"] == pytest.approx([0.0, 0.5, 0.5])     # still a car-bird blend
+    same = facts["same_seed"]
+    assert same["seed"] == -1 and same["same_latent"] and same["pixel"] == 0.0, same["report"]
+    assert same["name"] == run["variations"]["strong"][0]["name"]           # a seedless object keeps its name
+
+
 @pytest.mark.parametrize("case, words", [
     ("other_model", "made by model 'elsewhere', which this backend does not have"),
     ("other_weights", "other weights of model 'random-small'"),
