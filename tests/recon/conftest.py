@@ -9,7 +9,7 @@ from .fixtures import make_collection
 
 #: A network small enough for tests: 64² input (conv5e -> 2x2), 64² texture, a quarter of the channels.
 TINY_NETWORK = {"image_resolution": 64, "texture_resolution": 64, "width": 0.25}
-TINY_TRAIN = {"render_resolution": 64, "log_every": 2, "preview_every": 4, "checkpoint_every": 2}
+TINY_TRAIN = {"render_resolution": 64, "log_every": 2, "preview_every": 4, "checkpoint_every": 4}
 
 
 @pytest.fixture(scope="session")

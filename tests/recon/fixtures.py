@@ -50,13 +50,13 @@ def random_poses(n: int, seed: int) -> Pose:
 
 
 def make_collection(root: Path, n: int = 16, resolution: int = 128, seed: int = 0,
-                    texture: torch.Tensor | None = None) -> Path:
+                    texture: torch.Tensor | None = None, extent=EXTENT) -> Path:
     """Write the collection; returns its folder. Every record has class 3 (car), a pose, parts and a mesh."""
     root = Path(root)
     (root / "parts").mkdir(parents=True, exist_ok=True)
     (root / "meshes").mkdir(exist_ok=True)
     template = uv_sphere(31)
-    vertices = ellipsoid_vertices()
+    vertices = ellipsoid_vertices(extent)
     parts_per_face = face_parts(vertices)
     write_car_obj(root / "meshes" / "car_0.obj", CarMesh(vertices, template.faces.copy(), parts_per_face, "ellipsoid"))
     texture = known_texture() if texture is None else texture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from training.cli_support import StageCommands, add_device_argument
 
@@ -146,9 +147,24 @@ def _run_pseudogt(args: argparse.Namespace) -> int:
     if args.from_truth:
         if args.collection is None:
             raise ValueError("--from-truth needs --collection (a synthetic collection with true meshes)")
-        from training.pseudogt.cli import run_from_truth
+        if args.run_dir is not None:
+            raise ValueError("--from-truth builds pseudo-GT without a run; drop the run folder argument")
+        from training.pseudogt import export_from_truth
+        from training.recon.pseudogt import FID_STATS_NAME, fid_statistics
 
-        return run_from_truth(args)
+        bar = tqdm(unit="img", desc="pseudo-GT (truth)")
+        try:
+            summary = export_from_truth(args.collection, args.out, texture_resolution=args.texture_resolution or 128,
+                                        batch_size=args.batch_size, limit=args.limit, progress=bar.update)
+        finally:
+            bar.close()
+        print(summary.line())
+        if not args.no_fid_stats:
+            from training.data import load_collection
+
+            path = fid_statistics(load_collection(args.collection, check="header"), Path(args.out) / FID_STATS_NAME)
+            print(f"FID statistics: {path}")
+        return 0
     if args.run_dir is None:
         raise ValueError("pass a recon run folder (recon pseudogt runs/NAME --out DIR) or --from-truth")
     from training.recon.pseudogt import export_pseudogt

@@ -27,12 +27,14 @@ class PoseSet:
     poses: {id: Pose} in each image's full-image frame. template_index: {id: index of the winning template}
     (empty = template 0 for all). fit_iou: {id: IoU of the template's silhouette under the pose} when the
     source provides it (used to pick the images kept under semi-supervision). source: "truth" or the file.
+    templates: the templates the poses were fitted with (a shipped name or a file), when the source records it.
     """
 
     poses: dict[str, Pose]
     source: str
     template_index: dict[str, int] = field(default_factory=dict)
     fit_iou: dict[str, float] = field(default_factory=dict)
+    templates: str | None = None
 
 
 def true_poses(collection: Collection) -> PoseSet:
@@ -88,7 +90,7 @@ def _as_pose_set(loaded, source: str) -> PoseSet:
         ious[estimate.id] = float(estimate.iou)
     if not poses:
         raise PoseSourceError(f"{source}: no pose passed the pose filter (kept = 0 of {len(loaded.estimates)})")
-    return PoseSet(poses, source, templates, ious)
+    return PoseSet(poses, source, templates, ious, (loaded.meta or {}).get("templates"))
 
 
 def resolve_poses(spec: str, collection: Collection) -> PoseSet:

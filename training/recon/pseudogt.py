@@ -127,7 +127,7 @@ def export_pseudogt(run: str | os.PathLike, out: str | os.PathLike, collection: 
     count = _compact(out, len(usable))
     writer.finish(count)
     if fid_stats:
-        result.fid_stats = _fid_statistics(coll, out / FID_STATS_NAME)
+        result.fid_stats = fid_statistics(coll, out / FID_STATS_NAME)
     return result
 
 
@@ -157,7 +157,7 @@ def _export_batch(network, data, indices: list[int], writer, template, t: int, d
             image_path=str(data.records[k].image_path)))
 
 
-def _fid_statistics(collection, path: Path) -> Path:
+def fid_statistics(collection, path: Path) -> Path:
     """Inception statistics of every record's masked 299² crop (§1.3: the unfiltered image set)."""
     from fid import load_feature_extractor
     from fid.real import RealStatsOptions, compute_real_statistics

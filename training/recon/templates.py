@@ -1,12 +1,12 @@
 """Semi-supervision templates (§4.3): meshes on the sphere topology that the reconstruction is pulled toward.
 
-Either a file of remeshed templates (``--template FILE``: (T, V, 3) object-frame vertices in the sphere's vertex
-order, see :func:`load_templates`) or, when none is given, the plain UV sphere scaled per axis to a typical car
-(:data:`DEFAULT_EXTENT`).
+``--template`` takes a template file of ``backend.train templates`` (``training.templates``: (T, 962, 3) vertices
+in the sphere's vertex order) or a shipped name (``car``, ``car3``), a plain ``.npy`` / ``.npz`` array of the same
+shape, or ``sphere``: the UV sphere scaled per axis to a typical car (:data:`DEFAULT_EXTENT`). Without the option
+a run uses the templates its pose file was fitted with (so the pose file's template indices match), or ``car``.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -28,12 +28,26 @@ def scaled_sphere(template: MeshTemplate, extent: tuple[float, float, float] = D
     return (template.vertices * np.asarray(extent, np.float32))[None].astype(np.float32)
 
 
+SPHERE = "sphere"
+
+
 def load_templates(path: str | os.PathLike, template: MeshTemplate) -> np.ndarray:
     """Read templates for ``template``'s topology: (T, V, 3) float32, object frame.
 
-    Accepted files: ``.npy`` holding (T, V, 3) or (V, 3); ``.npz`` / ``.safetensors`` with an array named
-    ``templates`` or ``vertices`` (the first array otherwise).
+    Accepted: ``sphere``; a shipped name or a ``training.templates`` file; ``.npy`` holding (T, V, 3) or (V, 3);
+    ``.npz`` with an array named ``templates`` or ``vertices`` (the first array otherwise).
     """
+    if str(path) == SPHERE:
+        return scaled_sphere(template)
+    from training.templates import BUILTIN
+    from training.templates import load_templates as load_template_file
+
+    if str(path) in BUILTIN or str(path).endswith(".safetensors"):
+        try:
+            array = load_template_file(path).vertices
+        except ValueError as exc:
+            raise TemplateFileError(str(exc)) from None
+        return _checked(array, Path(path), template)
     path = Path(path)
     if not path.is_file():
         raise TemplateFileError(f"template file not found: {path}")
@@ -44,19 +58,17 @@ def load_templates(path: str | os.PathLike, template: MeshTemplate) -> np.ndarra
             with np.load(path, allow_pickle=False) as data:
                 name = next((k for k in ("templates", "vertices") if k in data.files), data.files[0])
                 array = data[name]
-        elif path.suffix == ".safetensors":
-            from safetensors.numpy import load_file
-
-            tensors = load_file(str(path))
-            name = next((k for k in ("templates", "vertices") if k in tensors), next(iter(tensors)))
-            array = tensors[name]
         else:
             raise TemplateFileError(f"{path}: unsupported template file type {path.suffix!r} "
-                                    f"(use .npy, .npz or .safetensors)")
-    except (OSError, ValueError, StopIteration, json.JSONDecodeError) as exc:
+                                    f"(use a templates .safetensors file, .npy or .npz)")
+    except (OSError, ValueError, StopIteration) as exc:
         if isinstance(exc, TemplateFileError):
             raise
         raise TemplateFileError(f"{path}: not a readable template file ({exc})") from None
+    return _checked(array, path, template)
+
+
+def _checked(array, path: Path, template: MeshTemplate) -> np.ndarray:
     array = np.asarray(array, np.float32)
     if array.ndim == 2:
         array = array[None]

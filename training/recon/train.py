@@ -7,7 +7,8 @@
   ``checkpoint_every`` iterations, on interruption and at the end. ``resume=True`` continues from it, so a
   ``kill -9`` loses at most ``checkpoint_every`` iterations; the batch order depends only on (seed, iteration),
   so a resumed run sees the same batches it would have seen.
-* ``metrics.jsonl`` + ``loss_curves.png`` (``training.engine.RunLog``; TensorBoard events when installed);
+* ``metrics.jsonl`` (every ``log_every`` iterations) + ``loss_curves.png`` (redrawn at every checkpoint;
+  ``training.engine.RunLog``, TensorBoard events when installed);
 * ``previews/iter_NNNNNN.png`` (``training.recon.previews``).
 """
 from __future__ import annotations
@@ -34,7 +35,9 @@ from .network import ReconstructionNetwork
 from .poses import TRUTH, resolve_poses
 from .previews import save_training_preview
 from .steps import compute_losses, predict
-from .templates import DEFAULT_EXTENT, load_templates, scaled_sphere
+from .templates import DEFAULT_EXTENT, SPHERE, load_templates
+
+DEFAULT_TEMPLATE = "car"  # the shipped generic car of training/templates
 
 LOSS_KEYS = ["total", "color", "alpha", "semi", "flat", "symmetry"]
 
@@ -49,7 +52,8 @@ class TrainOptions:
 
     collection: collection folder; poses: "truth" or a pose file; out: run folder.
     preset: "cpu" or "paper". iters / batch_size: override the preset's. resume: continue ``out``'s checkpoint.
-    template: semi-supervision template file (default: the sphere scaled to ``DEFAULT_EXTENT``).
+    template: semi-supervision templates: a file, a shipped name (car, car3) or "sphere" (default: the pose
+        file's templates, else car).
     limit: use only the first N records (quick trials). device: "cpu", "cuda", "cuda:N" or None (CUDA when
     present). workers: image-decoding threads for the prefetch. overrides / network_overrides: other
     TrainConfig / NetworkConfig fields of a new run (e.g. a smaller width for quick trials).
@@ -117,10 +121,13 @@ def _check_resume(header: dict, options: TrainOptions) -> None:
                        f"resume with the same preset or choose a new --out")
 
 
-def _load_templates(options: TrainOptions, template) -> tuple[np.ndarray, str]:
-    if options.template:
-        return load_templates(options.template, template), str(Path(options.template).resolve())
-    return scaled_sphere(template, DEFAULT_EXTENT), f"sphere scaled to {DEFAULT_EXTENT}"
+def _load_templates(options: TrainOptions, pose_set, template) -> tuple[np.ndarray, str]:
+    """--template, else the pose file's templates, else the shipped ``car`` template."""
+    name = options.template or pose_set.templates or DEFAULT_TEMPLATE
+    if name == SPHERE:
+        return load_templates(name, template), f"sphere scaled to {DEFAULT_EXTENT}"
+    source = str(Path(name).resolve()) if Path(name).is_file() else name
+    return load_templates(name, template), source
 
 
 class _Sampler:
@@ -166,6 +173,12 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
         train_cfg = TrainConfig.from_dict(header["train"])
         if options.iters is not None and options.iters != train_cfg.iters:
             train_cfg = dataclasses.replace(train_cfg, iters=options.iters)
+        for name, asked, saved in (("--batch-size", options.batch_size, train_cfg.batch_size),
+                                   ("--limit", options.limit, header.get("limit"))):
+            if asked is not None and asked != saved:
+                raise RunError(f"{out} was trained with {name} {saved}, not {asked}; resume without it or "
+                               f"choose a new --out")
+        limit = header.get("limit")
     else:
         changes = dict(options.overrides)
         if options.iters is not None:
@@ -173,11 +186,12 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
         if options.batch_size is not None:
             changes["batch_size"] = options.batch_size
         train_cfg = dataclasses.replace(preset.train, **changes)
+        limit = options.limit
     if train_cfg.batch_size % dist.world_size:
         raise RunError(f"batch size {train_cfg.batch_size} does not split over {dist.world_size} processes")
 
     collection = load_collection(options.collection, check="header")
-    records = collection.records[:options.limit] if options.limit else collection.records
+    records = collection.records[:limit] if limit else collection.records
     pose_set = resolve_poses(options.poses, collection)
     n_parts = part_channels(collection)
     if header is not None:
@@ -189,12 +203,15 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
     if header is not None and "templates" in header:
         templates_np, template_source = None, header["template_source"]
     else:
-        templates_np, template_source = _load_templates(options, template)
+        templates_np, template_source = _load_templates(options, pose_set, template)
 
     if events.prefetch_total:
         events.prefetch_total(len(records))
     data = prefetch(records, pose_set, net_cfg.image_resolution, with_parts=n_parts > 0,
                     progress=events.prefetch, workers=options.workers)
+    for reason, n in collection.report.skipped.items():  # files the collection loader could not read
+        data.skipped[reason] = data.skipped.get(reason, 0) + n
+        data.examples.setdefault(reason, []).extend(collection.report.examples.get(reason, [])[:1])
     if len(data) < train_cfg.batch_size:
         raise RunError(f"only {len(data)} usable images with poses (skipped: {data.skipped or 'none'}), fewer than "
                        f"the batch size {train_cfg.batch_size}; add images or lower --batch-size")
@@ -225,8 +242,11 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
         "stage": "recon", "preset": options.preset, "collection": str(Path(options.collection).resolve()),
         "poses": _resolved(options.poses), "template_source": template_source, "templates": True,
         "network": net_cfg.to_dict(), "train": train_cfg.to_dict(), "class_names": collection.class_names,
-        "part_names": collection.part_names, "n_images": len(data), "skipped": data.skipped,
+        "part_names": collection.part_names, "n_images": len(data), "skipped": data.skipped, "limit": limit,
     }
+    if header is not None and header.get("n_images") != len(data):
+        events.say(f"the run was trained on {header.get('n_images')} images, now {len(data)} are usable: the batch "
+                   f"order from here on differs from the original run's")
     model = dist.wrap(network)
     log = RunLog(out, enabled=dist.main)
     log.truncate_after(start)
@@ -274,12 +294,12 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
                 last = {k: v / count for k, v in sums.items()}
                 log.log(iteration, {**last, "lr": train_cfg.learning_rate(iteration - 1),
                                     "semi_coeff": train_cfg.semi_coefficient(iteration)})
-                log.plot(keys=LOSS_KEYS, title=f"reconstruction: {out.name}")
                 sums, count = {}, 0
             if dist.main and (iteration % train_cfg.preview_every == 0 or iteration == train_cfg.iters):
                 save_training_preview(out / "previews" / f"iter_{iteration:06d}.png", batch, prediction)
             if iteration % train_cfg.checkpoint_every == 0 or iteration == train_cfg.iters:
                 save(iteration)
+                log.plot(keys=LOSS_KEYS, title=f"reconstruction: {out.name}")
     except KeyboardInterrupt:
         save(iteration)
         raise
