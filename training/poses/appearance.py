@@ -5,7 +5,8 @@ cut at an intermediate block (``Mixed_5d``: 288 channels at 1/9 of the input sid
 crop (background white, as the CMR crop fills outside pixels) gives a feature map; a PCA fitted on object
 pixels of the collection reduces it to a few whitened channels; k-means on those gives ``clusters`` centres,
 and each object pixel's soft assignment (softmax of minus squared distances / τ) becomes a pseudo-part map with
-the same layout as a part map: channel 0 background (1 - mask), channels 1..clusters the soft assignments ×
+the same layout as a part map (features are first standardised per image over its object pixels, so paint
+colour and light do not dominate): channel 0 background (1 - mask), channels 1..clusters the soft assignments ×
 mask. Step 2 then runs unchanged (back-projection, mIoU, choice, filter).
 
     extractor = InceptionBlocks("Mixed_5d")                   # frozen, eval mode
@@ -91,6 +92,20 @@ class AppearanceModel:
         soft = torch.softmax(-d2 / self.temperature, dim=1)
         m = masks[:, None].clamp(0, 1)
         return torch.cat([1 - m, soft * m], dim=1)
+
+
+def normalise_per_image(features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Standardise every channel over each image's object pixels: (N, D, h, w), masks (N, H, W) -> (N, D, h, w).
+
+    Removes what is constant over a whole object (its paint colour, the light), so the PCA and the clusters
+    describe how parts of one object differ from each other rather than how objects differ.
+    """
+    h, w = features.shape[-2:]
+    m = F.interpolate(masks[:, None].float(), size=(h, w), mode="area")                      # (N, 1, h, w)
+    total = m.sum(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+    mean = (features * m).sum(dim=(2, 3), keepdim=True) / total
+    var = ((features - mean).square() * m).sum(dim=(2, 3), keepdim=True) / total
+    return (features - mean) / (var + 1e-4).sqrt()
 
 
 def _object_pixels(features: torch.Tensor, masks: torch.Tensor, per_image: int, generator) -> torch.Tensor:

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> StageCommands:
     run.add_argument("--hypotheses", default=None, help="step-1 file to use/write instead of the default path")
     run.add_argument("--limit", type=int, default=None, help="only the first N records")
     run.add_argument("--batch", type=int, default=None, help="images per batched render (preset default)")
+    run.add_argument("--threads", type=int, default=1,
+                     help="torch threads (default 1: the renderer's kernels are single-threaded and a second "
+                          "torch thread mostly spins)")
     run.add_argument("--steps", type=int, default=None,
                      help="step-1 optimisation steps instead of the preset's (quick checks); lr decays at 80%%")
     run.set_defaults(run=_run)
@@ -60,6 +63,9 @@ def _run(args: argparse.Namespace) -> int:
     from training.poses.run import estimate_poses
     from training.templates import load_templates
 
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
     preset = args.preset or default_preset()
     config = PRESETS[preset].replace(features=args.features)
     if args.batch:
@@ -74,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
 
     def on_start(stage: str, total: int, done: int) -> None:
         if done:
-            print(f"resuming: {done} of {total} images already fitted", file=sys.stderr)
+            print(f"resuming: {done} of {total} images already done (fitted or skipped)", file=sys.stderr)
         for bar in bars.values():
             bar.close()
         bars[stage] = tqdm(total=total, initial=done, unit="img", desc=f"poses {stage}")

@@ -13,6 +13,7 @@ class PoseConfig:
     resolutions: ((first step, side), ...) render schedule; final_resolution: the IoU pass.
     sigma_inv: soft-silhouette sharpness at 128²; with ``scale_sigma`` it follows the pixel size,
         σ⁻¹ = sigma_inv · (side / 128)², so low resolutions keep about one pixel of soft edge.
+    z0_init: initial perspective parameter (§5.2: 2, i.e. a camera 8.4 object sizes away).
     prune_after: steps after which half the hypotheses per image are dropped by IoU (multi-template only, or
         always with ``prune_single``).
     views: the 40 initial rotations (8 azimuths × 5 elevations).
@@ -22,6 +23,9 @@ class PoseConfig:
     v_agr_threshold, miou_percentile, reliable_top, complementary_min: the §5.3 filter and reliable subset.
     features: "auto" (parts when the collection has part maps, else appearance), "parts", "appearance" or
         "silhouette" (no step 2: the best-IoU hypothesis, the baseline).
+    semantic_rounds: how many times the semantic templates are built (1 = the spec: once, from the reliable
+        images' best-IoU poses); each further round rebuilds them from every image whose hypotheses agree on
+        mIoU (v_agr < threshold), posed by its best-mIoU hypothesis, and scores again.
     appearance_channels / appearance_clusters / appearance_layer / appearance_input: the appearance features
         (Inception layer, input side, PCA channels, soft clusters used as pseudo-parts).
     """
@@ -34,6 +38,7 @@ class PoseConfig:
     final_resolution: int = 256
     sigma_inv: float = 7000.0
     scale_sigma: bool = False
+    z0_init: float = 2.0
     prune_after: tuple[int, ...] = (30, 60)
     prune_single: bool = False
     batch_images: int = 2
@@ -44,6 +49,7 @@ class PoseConfig:
     reliable_top: int = 100
     complementary_min: float = 0.5
     features: str = "auto"
+    semantic_rounds: int = 1
     appearance_layer: str = "Mixed_5d"
     appearance_input: int = 299
     appearance_channels: int = 8
@@ -69,8 +75,8 @@ class PoseConfig:
 PRESETS = {
     "paper": PoseConfig(),
     "cpu": PoseConfig(name="cpu", steps=40, lr=0.1, lr_decay_after=32, resolutions=((0, 64), (20, 96)),
-                      final_resolution=128, scale_sigma=True, prune_after=(12, 24), batch_images=4,
-                      step2_resolution=128, appearance_input=224),
+                      final_resolution=128, scale_sigma=True, prune_after=(12, 24), prune_single=True, batch_images=4,
+                      step2_resolution=128, appearance_input=224, semantic_rounds=3),
 }
 
 

@@ -27,7 +27,7 @@ from . import step2
 
 Progress = Callable[[str, int], None]
 STEP1_KEYS = ("steps", "lr", "lr_decay_after", "resolutions", "final_resolution", "sigma_inv", "scale_sigma",
-              "prune_after", "prune_single", "crop_resolution")
+              "z0_init", "prune_after", "prune_single", "crop_resolution")
 
 EMPTY_MASK = "empty mask"
 BORDER = "mask touches the image border"
@@ -92,9 +92,12 @@ def _templates_digest(vertices: np.ndarray) -> str:
 
 
 def _step1_signature(config: PoseConfig, templates) -> dict:
+    import json
+
     cfg = config.to_json()
-    return {**{k: cfg[k] for k in STEP1_KEYS}, "templates": _templates_digest(templates.vertices),
-            "template_names": list(templates.names)}
+    signature = {**{k: cfg[k] for k in STEP1_KEYS}, "templates": _templates_digest(templates.vertices),
+                 "template_names": list(templates.names)}
+    return json.loads(json.dumps(signature))  # as it reads back from the file (tuples become lists)
 
 
 class _HypothesisStore:
@@ -284,26 +287,38 @@ def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseC
             return torch.stack(out)
     else:
         maps_of = _appearance_maps(ids, by_id, config)
-    reliable_index = torch.nonzero(reliable)[:, 0]
-    sums = None
-    for chunk in reliable_index.split(16):
-        maps = maps_of(chunk.tolist())
-        local = Hypotheses(*(getattr(hyp, f)[chunk] for f in ("q", "s", "t", "z0", "w", "iou")))
-        part = step2.back_project(local, maps, torch.arange(len(chunk)), tpl, faces)
-        sums = part if sums is None else sums + part
-    if sums is None:
-        sums = torch.zeros(tpl.shape[0], tpl.shape[1], hyp_maps_channels(maps_of, 0) - 1, dtype=torch.float64)
-    sums = sums + step2.SMOOTHING
-    semantic = sums / sums.sum(dim=2, keepdim=True)
-    semantic = (0.5 * (semantic + semantic[:, mirror])).float()
-    miou = torch.zeros_like(hyp.iou)
-    for chunk in torch.arange(len(ids)).split(8):
-        maps = maps_of(chunk.tolist())
-        for j, i in enumerate(chunk.tolist()):
-            pred = step2.render_channels(hyp, i, semantic, tpl, faces, side)
-            miou[i] = step2.soft_miou(pred, maps[j])
-        if progress:
-            progress("step2", len(chunk))
+    def score_all() -> torch.Tensor:
+        miou = torch.zeros_like(hyp.iou)
+        for chunk in torch.arange(len(ids)).split(8):
+            maps = maps_of(chunk.tolist())
+            for j, i in enumerate(chunk.tolist()):
+                pred = step2.render_channels(hyp, i, semantic, tpl, faces, side)
+                miou[i] = step2.soft_miou(pred, maps[j])
+            if progress and round_ + 1 == config.semantic_rounds:
+                progress("step2", len(chunk))
+        return miou
+
+    images, chosen = reliable, hyp.best()
+    for round_ in range(config.semantic_rounds):
+        sums = None
+        for chunk in torch.nonzero(images)[:, 0].split(16):
+            maps = maps_of(chunk.tolist())
+            local = Hypotheses(*(getattr(hyp, f)[chunk] for f in ("q", "s", "t", "z0", "w", "iou")))
+            part = step2.back_project(local, maps, torch.arange(len(chunk)), tpl, faces, chosen[chunk])
+            sums = part if sums is None else sums + part
+        if sums is None:
+            sums = torch.zeros(tpl.shape[0], tpl.shape[1], hyp_maps_channels(maps_of, 0) - 1, dtype=torch.float64)
+        sums = sums + step2.SMOOTHING
+        semantic = sums / sums.sum(dim=2, keepdim=True)
+        semantic = (0.5 * (semantic + semantic[:, mirror])).float()
+        miou = score_all()
+        if round_ + 1 < config.semantic_rounds:
+            # rebuild from every image whose hypotheses agree on mIoU, with its best-mIoU pose (sharpens
+            # templates whose reliable side views mixed front/back-flipped poses)
+            choice = step2.choose(hyp, miou, config)
+            confident = choice.v_agr < config.v_agr_threshold
+            if confident.any():
+                images, chosen = confident, choice.index
     return step2.choose(hyp, miou, config), stats
 
 
@@ -315,7 +330,7 @@ def hyp_maps_channels(maps_of, index: int) -> int:
 def _appearance_maps(ids, by_id, config: PoseConfig):
     """maps_of(indices) for appearance features: Inception once per image (projected features cached), the PCA
     and clusters fitted on up to 200 images spread over the collection."""
-    from .appearance import InceptionBlocks, fit_appearance_model, masked_input
+    from .appearance import InceptionBlocks, fit_appearance_model, masked_input, normalise_per_image
 
     extractor = InceptionBlocks(config.appearance_layer)
     cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -324,7 +339,7 @@ def _appearance_maps(ids, by_id, config: PoseConfig):
         samples = [_load(by_id[ids[i]], config).sample for i in indices]
         images = torch.from_numpy(np.stack([s.image for s in samples])).permute(0, 3, 1, 2)
         masks = torch.from_numpy(np.stack([s.mask for s in samples]))
-        return extractor(masked_input(images, masks, config.appearance_input)), masks
+        return normalise_per_image(extractor(masked_input(images, masks, config.appearance_input)), masks), masks
 
     fit_index = np.unique(np.linspace(0, len(ids) - 1, min(200, len(ids))).round().astype(int)).tolist()
     feats, masks = [], []

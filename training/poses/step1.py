@@ -20,7 +20,6 @@ from .optim import AdamFull
 
 AZIMUTHS = tuple(range(0, 360, 45))
 ELEVATIONS = (45.0, 67.5, 90.0, 112.5, 135.0)
-Z0_INIT = 2.0
 Z0_RANGE = (-4.0, 4.0)
 
 
@@ -94,7 +93,7 @@ def fit_hypotheses(masks: torch.Tensor, templates: torch.Tensor, faces: torch.Te
     q = rotations.repeat(n_templates, 1)[None].expand(n, -1, -1).reshape(-1, 4).clone()
     s = scales.reshape(-1)[None].expand(n, -1).reshape(-1, 1).clone()
     t = torch.zeros(n * k, 2)
-    z0 = torch.full((n * k, 1), Z0_INIT)
+    z0 = torch.full((n * k, 1), float(config.z0_init))
     tpl = template_index[None].expand(n, -1).clone()                    # (N, K)
     prune = set(config.prune_after) if (n_templates > 1 or config.prune_single) else set()
     optimiser = AdamFull(n * k, 8, lr=config.lr)

@@ -61,8 +61,9 @@ def reliable_subset(hyp: Hypotheses, config: PoseConfig) -> tuple[torch.Tensor, 
 
 
 def back_project(hyp: Hypotheses, maps: torch.Tensor, images: torch.Tensor, templates: torch.Tensor,
-                 faces: torch.Tensor) -> torch.Tensor:
-    """Accumulate the object channels of ``images``' maps onto the vertices their best pose sees.
+                 faces: torch.Tensor, chosen: torch.Tensor | None = None) -> torch.Tensor:
+    """Accumulate the object channels of ``images``' maps onto the vertices their pose sees (the best-IoU
+    hypothesis, or ``chosen`` (N,) hypothesis indices).
 
     Each covered pixel adds its channel values × its barycentric weights to the three vertices of its visible
     face (the negative gradient of Σ(render(a) - p)²/2 at a = 0 w.r.t. per-vertex attributes a).
@@ -74,8 +75,9 @@ def back_project(hyp: Hypotheses, maps: torch.Tensor, images: torch.Tensor, temp
     channels = maps.shape[1] - 1
     side = maps.shape[-1]
     out = torch.zeros(n_templates, n_vertices, channels, dtype=torch.float64)
+    pick = hyp.best() if chosen is None else chosen
     for chunk in images.split(32):
-        best = hyp.best()[chunk]
+        best = pick[chunk]
         tpl = hyp.w[chunk, best].argmax(dim=1)
         vertices = templates[tpl]
         screen = object_to_renderer(vertices, _pose(hyp, chunk, best))

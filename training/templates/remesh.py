@@ -134,7 +134,8 @@ def _laplacian_matrix(faces: np.ndarray, n: int) -> torch.Tensor:
     values = -1.0 / degree[rows]
     index = np.concatenate([np.stack([rows, cols]), np.stack([np.arange(n), np.arange(n)])], axis=1)
     values = np.concatenate([values, np.ones(n)])
-    return torch.sparse_coo_tensor(torch.from_numpy(index), torch.from_numpy(values).float(), (n, n)).coalesce()
+    return torch.sparse_coo_tensor(torch.from_numpy(index), torch.from_numpy(values).float(), (n, n),
+                                   check_invariants=True).coalesce()
 
 
 def symmetrise(vertices: torch.Tensor, mirror_index: torch.Tensor, plane: torch.Tensor) -> torch.Tensor:

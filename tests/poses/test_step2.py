@@ -1,0 +1,75 @@
+"""Step 2 on hand-made hypotheses: semantic templates from side views resolve the silhouette twin."""
+import numpy as np
+import torch
+
+from backend.mesh import uv_sphere
+from backend.render import Pose, interpolate, object_to_renderer, rasterize, viewpoint_quaternion
+from training.poses import step2
+from training.poses.config import PRESETS
+from training.poses.geometry import complementary_score, twin_quaternion
+from training.poses.step1 import Hypotheses
+
+
+def _labels(vertices):
+    """Per-vertex one-hot 'parts' of the car template: 1 front (y < -0.3), 2 back (y > 0.3), 3 roof, else body."""
+    y, z = vertices[:, 1], vertices[:, 2]
+    label = torch.zeros(len(vertices), dtype=torch.long)
+    label[z > 0.25] = 3
+    label[y < -0.4] = 1
+    label[y > 0.4] = 2
+    return torch.nn.functional.one_hot(label, 4).float()
+
+
+def _maps(vertices, faces, q, side):
+    n = q.shape[0]
+    pose = Pose(q, torch.full((n, 1), 0.85), torch.zeros(n, 2))
+    rast = rasterize(object_to_renderer(vertices[None].expand(n, -1, -1).contiguous(), pose), faces, side)
+    parts = interpolate(_labels(vertices), rast).permute(0, 3, 1, 2)          # (n, 4, side, side)
+    return torch.cat([(1 - rast.mask.float())[:, None], parts], dim=1), pose
+
+
+def test_semantic_templates_resolve_the_twin(car_template, faces):
+    vertices = car_template[0]
+    config = PRESETS["cpu"].replace(reliable_top=10)
+    side_views = viewpoint_quaternion(torch.tensor([0.0, 180.0, 8.0, 172.0], dtype=torch.float64),
+                                      torch.tensor([95.0, 95.0, 100.0, 100.0], dtype=torch.float64)).float()
+    ambiguous = viewpoint_quaternion(torch.tensor([60.0, 130.0, 230.0, 310.0], dtype=torch.float64),
+                                     torch.tensor([110.0, 115.0, 105.0, 120.0], dtype=torch.float64)).float()
+    q_true = torch.cat([side_views, ambiguous])
+    assert (complementary_score(side_views) > 0.5).all() and (complementary_score(ambiguous) < 0.5).all()
+    maps, pose = _maps(vertices, faces, q_true, 64)
+    n = len(q_true)
+    # hypotheses per image: [truth, its twin, a wrong view]; truth and twin have the same silhouette IoU
+    wrong = viewpoint_quaternion(torch.full((n,), 90.0, dtype=torch.float64),
+                                 torch.full((n,), 60.0, dtype=torch.float64)).float()
+    q = torch.stack([q_true, twin_quaternion(q_true), wrong], dim=1)
+    iou = torch.tensor([[0.95, 0.95, 0.5]] * n)
+    iou[:4, 0] = 0.96                                                 # side views: the truth is the best IoU
+    hyp = Hypotheses(q, pose.s[:, None].expand(n, 3, 1).clone(), torch.zeros(n, 3, 2), torch.full((n, 3, 1), 4.0),
+                     torch.ones(n, 3, 1), iou)
+    reliable, stats = step2.reliable_subset(hyp, config)
+    assert reliable[:4].all() and not reliable[4:].any() and stats["fallback"] == []
+    mirror = torch.from_numpy(np.array(uv_sphere().mirror_index))
+    semantic = step2.semantic_templates(hyp, maps, car_template, faces, reliable, mirror)
+    assert semantic.shape == (1, 962, 4) and torch.allclose(semantic.sum(-1), torch.ones(1, 962))
+    # the front vertices learnt "front", the back ones "back"
+    front, back = vertices[:, 1] < -0.6, vertices[:, 1] > 0.6
+    assert semantic[0, front, 1].mean() > 3 * semantic[0, front, 2].mean()
+    assert semantic[0, back, 2].mean() > 3 * semantic[0, back, 1].mean()
+    miou = torch.stack([step2.soft_miou(step2.render_channels(hyp, i, semantic, car_template, faces, 64), maps[i])
+                        for i in range(n)])
+    choice = step2.choose(hyp, miou, config)
+    assert (choice.index == 0).all(), miou
+    assert (choice.v_agr[4:] < 0.3).all()
+    silhouette = step2.choose_by_iou(hyp, config)
+    assert (silhouette.v_agr[4:] > 0.3).all()                         # IoU alone cannot tell truth from twin
+
+
+def test_soft_miou():
+    target = torch.zeros(3, 4, 4)
+    target[0, :2] = 1
+    target[1, 2:] = 1
+    same = target[None].clone()
+    swapped = target[[1, 0, 2]][None]
+    scores = step2.soft_miou(torch.cat([same, swapped]), target)
+    assert scores[0] == 1 and scores[1] == 0                          # empty channel 2 is ignored
