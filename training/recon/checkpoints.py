@@ -24,6 +24,10 @@ from .config import ENCODER_CHANNELS, NetworkConfig, TrainConfig
 from .network import ReconstructionNetwork
 
 CHECKPOINT_NAME = "checkpoint_latest.safetensors"
+
+
+class ReconCheckpointError(CheckpointError, ValueError):
+    """A reconstruction checkpoint cannot be used (one-line message); a ValueError, so CLIs print one line."""
 MODEL_GROUP = "model"
 
 
@@ -57,12 +61,12 @@ def network_config_from_state(state: Mapping[str, Tensor]) -> NetworkConfig:
         first = state["conv1e.weight"].shape[0]
         fc_in = state["fc1e.weight"].shape[1]
     except KeyError as exc:
-        raise CheckpointError(f"not a reconstruction-network state dict (no {exc.args[0]!r})") from None
+        raise ReconCheckpointError(f"not a reconstruction-network state dict (no {exc.args[0]!r})") from None
     width = first / ENCODER_CHANNELS[0]
     last = state["conv5e.weight"].shape[0]
     bottom = math.isqrt(fc_in // last) if fc_in % last == 0 else 0
     if bottom * bottom * last != fc_in:
-        raise CheckpointError(f"fc1e takes {fc_in} inputs, not a square grid of {last}-channel features")
+        raise ReconCheckpointError(f"fc1e takes {fc_in} inputs, not a square grid of {last}-channel features")
     if any(k.startswith("blk3c_tex.") for k in state):
         texture = 256
     elif any(k.startswith("blk3b_tex.") for k in state):
@@ -70,7 +74,7 @@ def network_config_from_state(state: Mapping[str, Tensor]) -> NetworkConfig:
     else:
         texture = 64
     if "conv_tex.weight" not in state:
-        raise CheckpointError("the network has no texture head (conv_tex); only texture-predicting models "
+        raise ReconCheckpointError("the network has no texture head (conv_tex); only texture-predicting models "
                               "(prediction_type texture or both) are supported")
     n_parts = int(state["conv_seg.weight"].shape[0]) if "conv_seg.weight" in state else 0
     n_classes = int(state["bn1e.fc_gamma.weight"].shape[0]) if "bn1e.fc_gamma.weight" in state else 1
@@ -80,7 +84,7 @@ def network_config_from_state(state: Mapping[str, Tensor]) -> NetworkConfig:
 
 def load_network_state(network: ReconstructionNetwork, state: Mapping[str, Tensor], source: str) -> None:
     """Load a state dict into ``network``; missing BN ``num_batches_tracked`` counters (synchronised BN of the
-    original) are filled with zeros. Other mismatches raise CheckpointError naming the first few keys."""
+    original) are filled with zeros. Other mismatches raise ReconCheckpointError naming the first few keys."""
     expected = network.state_dict()
     state = dict(state)
     for key in expected:
@@ -92,7 +96,7 @@ def load_network_state(network: ReconstructionNetwork, state: Mapping[str, Tenso
     if missing or unexpected or wrong:
         detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
                   else f"other shapes {wrong[:3]}")
-        raise CheckpointError(f"{source}: the reconstruction weights do not fit the network ({detail})")
+        raise ReconCheckpointError(f"{source}: the reconstruction weights do not fit the network ({detail})")
     network.load_state_dict(state)
 
 
@@ -104,7 +108,7 @@ def _official(path: Path, content: Any) -> LoadedRecon:
         raw, meta, iteration = content, None, None
     else:
         keys = ", ".join(list(content)[:5]) if isinstance(content, Mapping) else type(content).__name__
-        raise CheckpointError(f"{path} is not a reconstruction checkpoint (it holds {keys}; expected a dict with "
+        raise ReconCheckpointError(f"{path} is not a reconstruction checkpoint (it holds {keys}; expected a dict with "
                               f"'generator', as in checkpoints_recon/NAME/checkpoint_latest.pth)")
     state = {k: v for k, v in strip_module_prefix(raw).items() if isinstance(v, Tensor)}
     config = network_config_from_state(state)
@@ -127,9 +131,9 @@ def _project(path: Path) -> LoadedRecon:
     try:
         tensors, header = load_state(path)
     except StateFileError as exc:
-        raise CheckpointError(str(exc)) from None
+        raise ReconCheckpointError(str(exc)) from None
     if header.get("stage") != "recon":
-        raise CheckpointError(f"{path} is a {header.get('stage', 'unknown')!r} training state, not a "
+        raise ReconCheckpointError(f"{path} is a {header.get('stage', 'unknown')!r} training state, not a "
                               f"reconstruction run")
     config = NetworkConfig.from_dict(header["network"])
     network = ReconstructionNetwork(config)
@@ -143,16 +147,35 @@ def _project(path: Path) -> LoadedRecon:
 
 def load_recon(path: str | os.PathLike) -> LoadedRecon:
     """A reconstruction network from a run folder (``runs/NAME``), its ``checkpoint_latest.safetensors``, or an
-    original ``checkpoint_latest.pth``. Raises CheckpointError (a ValueError, one line) on any problem."""
+    original ``checkpoint_latest.pth``. Raises ReconCheckpointError (a CheckpointError and a ValueError, one
+    line) on any problem."""
     path = Path(path)
     if path.is_dir():
         candidates = [path / CHECKPOINT_NAME, path / "checkpoint_latest.pth"]
         found = next((p for p in candidates if p.is_file()), None)
         if found is None:
-            raise CheckpointError(f"{path} holds no {CHECKPOINT_NAME} (has the run saved its first checkpoint? "
+            raise ReconCheckpointError(f"{path} holds no {CHECKPOINT_NAME} (has the run saved its first checkpoint? "
                                   f"pass a run folder of `backend.train recon` or a .pth file)")
         path = found
-    fmt = sniff_format(path)
-    if fmt == "safetensors":
-        return _project(path)
-    return _official(path, read_torch_file(path, fmt))
+    try:
+        if _is_safetensors(path):
+            return _project(path)
+        fmt = sniff_format(path)
+        return _official(path, read_torch_file(path, fmt))
+    except CheckpointError as exc:
+        raise ReconCheckpointError(str(exc)) from None
+
+
+def _is_safetensors(path: Path) -> bool:
+    """A safetensors file: 8-byte little-endian header length, then a JSON header that fits in the file.
+
+    (Checked here first: a header length whose low byte is 0x80 looks like a pickle to a first-byte sniff.)
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(9)
+    except OSError:
+        return False
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return 8 + int.from_bytes(head[:8], "little") <= path.stat().st_size
