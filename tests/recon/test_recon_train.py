@@ -16,7 +16,7 @@ import torch
 
 from backend.mesh import uv_sphere
 from backend.train import main
-from training.engine import StateFileError, load_state
+from training.engine import StateFileError, atomic_save, load_state
 from training.recon.checkpoints import CHECKPOINT_NAME, load_recon
 from training.recon.train import RunError, TrainOptions, train_recon
 
@@ -52,6 +52,14 @@ def test_short_run_lowers_its_loss_and_writes_its_files(ellipsoids, tmp_path):
     assert loaded.iteration == 12 and loaded.templates.shape == (1, 962, 3)
     # the learning rate halves every quarter of the run
     assert [r["lr"] for r in rows][:2] == [1e-4, 5e-5]
+    # a checkpoint whose safetensors header length ends in byte 0x80 (the pickle opcode) still loads
+    tensors, saved = load_state(out / CHECKPOINT_NAME)
+    odd = tmp_path / "odd.safetensors"
+    for pad in range(600):
+        atomic_save(odd, tensors, {**saved, "pad": "x" * pad})
+        if odd.read_bytes()[:1] == b"\x80":
+            break
+    assert odd.read_bytes()[:1] == b"\x80" and load_recon(odd).iteration == 12
 
 
 DRIVER = """
