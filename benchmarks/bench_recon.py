@@ -1,8 +1,9 @@
 """Reconstruction stage: one training iteration of the cpu preset at batch 16, and pseudo-GT export throughput.
 
 Data: a synthetic collection rendered with backend.render (tests/recon/fixtures.py) — the cost of an iteration
-and of an export does not depend on the image content. Wall time and process CPU time (load-independent on a
-shared machine) are reported; the export figure is extrapolated to 1,000 images. ``GAN3D_BENCH_PAPER=1`` adds the
+and of an export does not depend on the image content. Wall time and process CPU time are reported, with one
+torch thread and with one per core (on a shared machine a second thread mostly spins); the export figure is
+extrapolated to 1,000 images. ``GAN3D_BENCH_PAPER=1`` adds the
 paper preset's iteration at batch 32.
 
     python -m benchmarks.bench_recon
@@ -76,14 +77,15 @@ def _export(collection: Path, count: int, texture: int) -> dict:
 def main() -> dict:
     from tests.recon.fixtures import make_collection
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    result: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         collection = make_collection(Path(tmp) / "c", n=64, resolution=256, seed=0)
-        result = {"cpu": _iteration(collection, "cpu", 16, repeats=5)}
-        if os.environ.get("GAN3D_BENCH_PAPER"):
-            result["paper"] = _iteration(collection, "paper", 32, repeats=2)
-        result["pseudogt_export"] = _export(collection, 64, 128)
-    result["threads"] = torch.get_num_threads()
+        for threads in sorted({1, os.cpu_count() or 1}):
+            torch.set_num_threads(threads)
+            result[f"cpu_threads{threads}"] = _iteration(collection, "cpu", 16, repeats=5)
+            if os.environ.get("GAN3D_BENCH_PAPER"):
+                result[f"paper_threads{threads}"] = _iteration(collection, "paper", 32, repeats=2)
+            result[f"pseudogt_export_threads{threads}"] = _export(collection, 64, 128)
     return result
 
 

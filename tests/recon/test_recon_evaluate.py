@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from backend.mesh import uv_sphere
@@ -30,9 +31,16 @@ def test_metrics_on_known_shapes():
     assert chamfer(a, a) == 0.0 and abs(chamfer(a, a + [0.1, 0, 0]) - 0.1) < 0.02
 
 
-def test_evaluate_run_writes_report_and_contact_sheet(ellipsoids, tmp_path, capsys):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def short_run(ellipsoids, tmp_path_factory):
+    """A 4-iteration run on the ellipsoids with the scaled-sphere template."""
+    run = tmp_path_factory.mktemp("recon_eval") / "run"
     train_recon(options(ellipsoids, run, iters=4, template="sphere"))
+    return run
+
+
+def test_evaluate_run_writes_report_and_contact_sheet(ellipsoids, short_run):
+    run = short_run
     report = evaluate_run(run, ellipsoids, poses="truth", limit=10, batch_size=4, sheet_rows=3)
     summary = report.summaries()
     assert summary["n_images"] == 10 and summary["n_chamfer"] == 10
@@ -47,12 +55,10 @@ def test_evaluate_run_writes_report_and_contact_sheet(ellipsoids, tmp_path, caps
     assert "mask IoU mean" in report.summary()
 
 
-def test_evaluate_cli(ellipsoids, tmp_path, capsys):
+def test_evaluate_cli(ellipsoids, short_run, tmp_path, capsys):
     from backend.train import main
 
-    run = tmp_path / "run"
-    train_recon(options(ellipsoids, run, iters=2))
-    code = main(["recon", "evaluate", str(run), "--collection", str(ellipsoids), "--limit", "4",
+    code = main(["recon", "evaluate", str(short_run), "--collection", str(ellipsoids), "--limit", "4",
                  "--out", str(tmp_path / "ev"), "--sheet", "2"])
     out = capsys.readouterr().out
     assert code == 0 and "4 images: mask IoU mean" in out and (tmp_path / "ev" / "contact_sheet.png").is_file()
