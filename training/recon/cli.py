@@ -162,7 +162,8 @@ def _run_pseudogt(args: argparse.Namespace) -> int:
         if not args.no_fid_stats:
             from training.data import load_collection
 
-            path = fid_statistics(load_collection(args.collection, check="header"), Path(args.out) / FID_STATS_NAME)
+            path = fid_statistics(load_collection(args.collection, check="header"), Path(args.out) / FID_STATS_NAME,
+                                  progress=True)
             print(f"FID statistics: {path}")
         return 0
     if args.run_dir is None:
@@ -174,7 +175,7 @@ def _run_pseudogt(args: argparse.Namespace) -> int:
         result = export_pseudogt(args.run_dir, args.out, collection=args.collection, poses=args.poses,
                                  texture_resolution=args.texture_resolution, batch_size=args.batch_size,
                                  limit=args.limit, resume=args.resume, device=_device(args),
-                                 fid_stats=not args.no_fid_stats, progress=bar.update)
+                                 fid_stats=not args.no_fid_stats, progress=bar.update, fid_progress=True)
     finally:
         bar.close()
     print(result.summary())

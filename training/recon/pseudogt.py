@@ -68,11 +68,12 @@ def _compact(root: Path, total: int) -> int:
 def export_pseudogt(run: str | os.PathLike, out: str | os.PathLike, collection: str | None = None,
                     poses: str | None = None, texture_resolution: int | None = None, batch_size: int = 16,
                     limit: int | None = None, resume: bool = False, device: str = "cpu", fid_stats: bool = True,
-                    progress: Callable[[int], None] | None = None) -> ExportResult:
+                    progress: Callable[[int], None] | None = None, fid_progress: bool = False) -> ExportResult:
     """Write the pseudo-GT folder ``out`` from the reconstruction ``run`` (run folder or checkpoint).
 
     collection / poses: default to the run's own (needed for original .pth files). resume: keep item files
-    already written for the same record ids. fid_stats: also compute the real images' Inception statistics.
+    already written for the same record ids. fid_stats: also compute the real images' Inception statistics
+    (fid_progress: with the fid package's own progress bar).
     """
     from training.pseudogt import PseudoGTItem, PseudoGTWriter, project_to_uv
     from training.pseudogt.format import item_path
@@ -127,7 +128,7 @@ def export_pseudogt(run: str | os.PathLike, out: str | os.PathLike, collection: 
     count = _compact(out, len(usable))
     writer.finish(count)
     if fid_stats:
-        result.fid_stats = fid_statistics(coll, out / FID_STATS_NAME)
+        result.fid_stats = fid_statistics(coll, out / FID_STATS_NAME, fid_progress)
     return result
 
 
@@ -157,11 +158,12 @@ def _export_batch(network, data, indices: list[int], writer, template, t: int, d
             image_path=str(data.records[k].image_path)))
 
 
-def fid_statistics(collection, path: Path) -> Path:
+def fid_statistics(collection, path: Path, progress: bool = False) -> Path:
     """Inception statistics of every record's masked 299² crop (§1.3: the unfiltered image set)."""
     from fid import load_feature_extractor
     from fid.real import RealStatsOptions, compute_real_statistics
 
-    stats = compute_real_statistics(collection.records, load_feature_extractor("tf"), RealStatsOptions())
+    stats = compute_real_statistics(collection.records, load_feature_extractor("tf"), RealStatsOptions(),
+                                    progress=progress)
     stats.save(path)
     return path
