@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import pytest
-
-from training.recon.config import NetworkConfig
+import torch
 
 from .fixtures import make_collection
 
@@ -19,5 +18,10 @@ def ellipsoids(tmp_path_factory):
 
 
 @pytest.fixture()
-def tiny_config() -> NetworkConfig:
-    return NetworkConfig(**TINY_NETWORK)
+def one_thread():
+    """Multi-threaded CPU kernels reduce in a varying order (and a second thread mostly spins on a shared
+    machine); one thread makes training bit-for-bit repeatable and cheaper."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -31,7 +31,7 @@ def options(collection, out, **kw) -> TrainOptions:
                         overrides=dict(TINY_TRAIN), network_overrides=dict(TINY_NETWORK), **kw)
 
 
-def test_short_run_lowers_its_loss_and_writes_its_files(ellipsoids, tmp_path):
+def test_short_run_lowers_its_loss_and_writes_its_files(ellipsoids, tmp_path, one_thread):
     out = tmp_path / "run"
     result = train_recon(options(ellipsoids, out))
     assert result.iteration == 12 and result.n_images == 16 and not result.skipped
@@ -79,15 +79,6 @@ def _saved_iteration(path: Path) -> int:
         return int(load_state(path)[1]["iteration"])
     except (StateFileError, OSError, KeyError):
         return 0
-
-
-@pytest.fixture()
-def one_thread():
-    """Multi-threaded CPU kernels reduce in a varying order; one thread makes training bit-for-bit repeatable."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_resume_after_sigkill_continues_where_it_stopped(ellipsoids, tmp_path, one_thread):
