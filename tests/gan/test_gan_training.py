@@ -143,3 +143,44 @@ def test_existing_run_needs_resume(tmp_path, data):
     assert summary.steps == 4
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows][-2:] == [3, 4]
+
+
+def test_warm_start_from_a_model_file(tmp_path, data):
+    """--init_generator: a new run starts from a shipped model's weights (G and EMA), D fresh, provenance kept."""
+    first = tmp_path / "first"
+    run_gan(TINY.replace(steps=4), data, RunOptions(out=first, preview_every=0))
+    model_file = first / "generator_ema.safetensors"
+    shipped = load_model(model_file)
+    assert shipped.provenance["trained_steps"] == 4
+
+    trainer = GANTrainer(TINY, data)
+    fresh = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    prov = trainer.init_generator_from(model_file)
+    assert prov["trained_steps"] == 4
+    source = first / "checkpoint_latest.safetensors"
+    from safetensors.torch import load_file
+    ema_weights = {k: v for k, v in load_file(str(source)).items() if not k.startswith("train/")}
+    for name, value in trainer.generator.state_dict().items():
+        assert torch.equal(value, ema_weights[name]), name
+        assert torch.equal(trainer.generator_ema.state_dict()[name], ema_weights[name]), name
+    assert any(not torch.equal(fresh[k], ema_weights[k]) for k in fresh if fresh[k].is_floating_point())
+
+    second = tmp_path / "second"
+    run_gan(TINY.replace(steps=2), data, RunOptions(out=second, preview_every=0, init_generator=model_file))
+    resumed = GANTrainer(TINY.replace(steps=4), data)
+    resumed.load(second / "checkpoint_latest.safetensors")
+    assert resumed.provenance["warm_start"]["trained_steps"] == 4
+    assert load_model(second / "generator_ema.safetensors").provenance["warm_start"]["file"] == str(model_file)
+
+
+def test_warm_start_refuses_other_architectures_and_non_models(tmp_path, data):
+    other = TINY.replace(generator=TINY.generator.__class__(**{**TINY.generator.to_dict(), "latent_dim": 32}))
+    out = tmp_path / "other"
+    run_gan(other.replace(steps=1), data, RunOptions(out=out, preview_every=0))
+    trainer = GANTrainer(TINY, data)
+    with pytest.raises(TrainingError, match="choose the matching preset"):
+        trainer.init_generator_from(out / "generator_ema.safetensors")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(TrainingError, match="cannot be read"):
+        trainer.init_generator_from(junk)

@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     _flag(train, "amp", action="store_true", help="bf16 autocast for forward passes (GPUs)")
     _flag(train, "float64", action="store_true", help="train in float64 (exactness checks such as DDP vs one process)")
     _flag(train, "export_official", default=None, help="also write the original checkpoint .pth layout here")
+    _flag(train, "init_generator", default=None,
+          help="warm start a new run: generator + EMA weights from this model file (e.g. the shipped default)")
     _flag(train, "stop_after_minutes", type=float, default=None, help="stop cleanly (with a checkpoint) after N min")
     add_device_argument(train)
     train.set_defaults(run=run_train)
@@ -114,7 +116,8 @@ def run_train(args: argparse.Namespace) -> int:
         fid_every=args.fid_every, fid_collection=Path(args.fid_collection) if args.fid_collection else None,
         fid_samples=args.fid_samples, fid_stats=Path(args.fid_stats) if args.fid_stats else None, amp=args.amp,
         dtype="float64" if args.float64 else "float32",
-        stop_after_seconds=None if args.stop_after_minutes is None else 60 * args.stop_after_minutes)
+        stop_after_seconds=None if args.stop_after_minutes is None else 60 * args.stop_after_minutes,
+        init_generator=Path(args.init_generator) if args.init_generator else None)
     class_names = index.get("class_names", []) if config.generator.conditional else index.get("class_names", [])[:1]
     provenance = {"source": "backend.train gan", "pseudogt": str(Path(args.pseudogt).resolve()),
                   "pseudogt_source": index.get("source"), "items": len(data), "world_size": dist.world_size,

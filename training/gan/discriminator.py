@@ -35,14 +35,18 @@ def positional_encoding(size: int) -> Tensor:
     return torch.stack([torch.cos(r), torch.sin(r), torch.cos(c), torch.sin(c)])[None]
 
 
-def _sn_conv(c_in: int, c_out: int, kernel: int, stride: int) -> nn.Conv2d:
-    return spectral_norm(nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=0, bias=True))
+def _sn_conv(c_in: int, c_out: int, kernel: int, stride: int, pad: int) -> nn.Conv2d:
+    """Spectral-normalised conv that zero-pads ``pad`` rows along y itself; x is wrapped by :func:`_wrap` first."""
+    return spectral_norm(nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=(pad, 0), bias=True))
 
 
-def _pad(x: Tensor, amount: int) -> Tensor:
-    """Circular along x (the texture's u wraps), zeros along y."""
-    x = F.pad(x, (amount, amount, 0, 0), mode="circular")
-    return F.pad(x, (0, 0, amount, amount))
+def _wrap(x: Tensor, amount: int) -> Tensor:
+    """Circular padding along x (the texture's u wraps around the sphere); the conv zero-pads y.
+
+    Same result as circular-padding x then zero-padding y, but one concatenation instead of two pads: the pads'
+    backward passes (zero fills and strided copies) were about 40% of a CPU D step.
+    """
+    return torch.cat([x[..., -amount:], x, x[..., :amount]], dim=-1)
 
 
 def _channels(width: float) -> tuple[int, ...]:
@@ -59,11 +63,11 @@ class TextureDiscriminator(nn.Module):
         c1, c2, c3, c4 = _channels(width)
         # The original strides the first conv only for the full-resolution D of a >= 512 texture.
         self.strided_first = downsample == 1 and texture_resolution >= 512
-        self.conv1 = _sn_conv(8, c1, 4, 2) if self.strided_first else _sn_conv(8, c1, 5, 1)
-        self.conv2 = _sn_conv(c1, c2, 4, 2)
-        self.conv3 = _sn_conv(c2, c3, 4, 2)
-        self.conv4 = _sn_conv(c3, c4, 4, 2)
-        self.conv5 = _sn_conv(c4, 1, 5, 1)
+        self.conv1 = _sn_conv(8, c1, 4, 2, 1) if self.strided_first else _sn_conv(8, c1, 5, 1, 2)
+        self.conv2 = _sn_conv(c1, c2, 4, 2, 1)
+        self.conv3 = _sn_conv(c2, c3, 4, 2, 1)
+        self.conv4 = _sn_conv(c3, c4, 4, 2, 1)
+        self.conv5 = _sn_conv(c4, 1, 5, 1, 2)
         if n_classes > 0:
             self.projector = nn.Embedding(n_classes, c4)
         else:
@@ -75,10 +79,10 @@ class TextureDiscriminator(nn.Module):
         if self.downsample > 1:
             x = F.avg_pool2d(x, self.downsample)
         h = torch.cat([x, self.pos_emb.expand(x.shape[0], -1, -1, -1).to(x.dtype)], dim=1)
-        h = F.leaky_relu(self.conv1(_pad(h, 1 if self.strided_first else 2)), LEAKY_SLOPE)
+        h = F.leaky_relu(self.conv1(_wrap(h, 1 if self.strided_first else 2)), LEAKY_SLOPE)
         for conv in (self.conv2, self.conv3, self.conv4):
-            h = F.leaky_relu(conv(_pad(h, 1)), LEAKY_SLOPE)
-        logits = self.conv5(_pad(h, 2))
+            h = F.leaky_relu(conv(_wrap(h, 1)), LEAKY_SLOPE)
+        logits = self.conv5(_wrap(h, 2))
         return _project(logits, h, self.projector, class_index)
 
     def output_mask(self, alpha: Tensor) -> Tensor:
@@ -94,20 +98,20 @@ class MeshDiscriminator(nn.Module):
         super().__init__()
         self.pool = texture_resolution // mesh_resolution
         c1, c2, c3, _ = _channels(width)
-        self.conv1 = _sn_conv(11, c1, 5, 1)
-        self.conv2 = _sn_conv(c1, c2, 4, 2)
-        self.conv3 = _sn_conv(c2, c3, 4, 2)
-        self.conv4 = _sn_conv(c3, 1, 5, 1)
+        self.conv1 = _sn_conv(11, c1, 5, 1, 2)
+        self.conv2 = _sn_conv(c1, c2, 4, 2, 1)
+        self.conv3 = _sn_conv(c2, c3, 4, 2, 1)
+        self.conv4 = _sn_conv(c3, 1, 5, 1, 2)
         self.projector = nn.Embedding(n_classes, c3) if n_classes > 0 else None
         self.register_buffer("pos_emb", positional_encoding(mesh_resolution))
 
     def forward(self, x: Tensor, mesh: Tensor, class_index: Tensor | None = None) -> Tensor:
         x = F.avg_pool2d(x, self.pool) if self.pool > 1 else x
         h = torch.cat([x, mesh.to(x.dtype), self.pos_emb.expand(x.shape[0], -1, -1, -1).to(x.dtype)], dim=1)
-        h = F.leaky_relu(self.conv1(_pad(h, 2)), LEAKY_SLOPE)
-        h = F.leaky_relu(self.conv2(_pad(h, 1)), LEAKY_SLOPE)
-        h = F.leaky_relu(self.conv3(_pad(h, 1)), LEAKY_SLOPE)
-        logits = self.conv4(_pad(h, 2))
+        h = F.leaky_relu(self.conv1(_wrap(h, 2)), LEAKY_SLOPE)
+        h = F.leaky_relu(self.conv2(_wrap(h, 1)), LEAKY_SLOPE)
+        h = F.leaky_relu(self.conv3(_wrap(h, 1)), LEAKY_SLOPE)
+        logits = self.conv4(_wrap(h, 2))
         return _project(logits, h, self.projector, class_index)
 
     def output_mask(self, alpha: Tensor) -> Tensor:

@@ -49,6 +49,7 @@ class RunOptions:
     amp: bool = False
     dtype: str = "float32"                # "float64" for exactness checks
     stop_after_seconds: float | None = None
+    init_generator: Path | None = None    # warm start of a new run from a model file (ignored on resume)
 
 
 @dataclass
@@ -147,6 +148,10 @@ def run_gan(config: GANConfig, data: PseudoGTSet, options: RunOptions, dist: Dis
     elif latest.exists():
         raise TrainingError(f"{out} already holds a run (checkpoint_latest at step "
                             f"{_saved_step(latest)}); pass --resume to continue it or choose another --out")
+    if options.init_generator is not None and trainer.step == 0:
+        prov = trainer.init_generator_from(options.init_generator)
+        say(f"generator and EMA initialised from {options.init_generator} "
+            f"(trained {prov.get('trained_steps', '?')} steps before); discriminators start fresh")
     log = RunLog(out, enabled=dist.main)
     log.truncate_after(trainer.step)
     fid_log = RunLog(out, enabled=dist.main, name="fid", tensorboard=False)

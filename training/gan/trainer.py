@@ -325,7 +325,47 @@ class GANTrainer:
         if "cpu" in rng:
             torch.random.set_rng_state(rng["cpu"])
         self.step = int(training["step"])
+        saved_provenance = json.loads(metadata.get("provenance", "{}"))
+        if "warm_start" in saved_provenance:  # a resumed warm-started run keeps saying where it began
+            self.provenance = {**self.provenance, "warm_start": saved_provenance["warm_start"]}
         return training
+
+    def init_generator_from(self, path: str | Path) -> dict[str, Any]:
+        """Warm start: the weights of a project model file (e.g. a shipped ``car.safetensors``, or any run's
+        checkpoint) become both the trained generator and its EMA; the discriminators and optimisers start fresh.
+
+        Returns the file's provenance (``trained_steps`` says how far it had been trained). Raises TrainingError
+        when the file cannot be read or holds another generator architecture.
+        """
+        from safetensors import SafetensorError, safe_open
+
+        from backend.models import GeneratorConfig
+
+        path = Path(path)
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                metadata = f.metadata() or {}
+                state = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(TRAINING_STATE_PREFIX)}
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise TrainingError(f"{path} cannot be read as a model file ({exc}); give a .safetensors model "
+                                f"or run checkpoint") from None
+        if metadata.get("format") != PROJECT_FORMAT or "config" not in metadata:
+            raise TrainingError(f"{path} is not a gan3d model file (no project format header); give a "
+                                f".safetensors model written by this project")
+        saved = GeneratorConfig.from_dict(json.loads(metadata["config"]))
+        if saved != self.config.generator:
+            raise TrainingError(f"{path} holds a generator {saved.to_dict()} but this run trains "
+                                f"{self.config.generator.to_dict()}; choose the matching preset")
+        try:
+            self.generator.load_state_dict(state)
+            self.generator_ema.load_state_dict(state)
+        except RuntimeError as exc:
+            raise TrainingError(f"{path}: weights do not fit the generator ({str(exc).splitlines()[0]})") from None
+        provenance = json.loads(metadata.get("provenance", "{}"))
+        self.provenance = {**self.provenance, "warm_start": {
+            "file": str(path), "trained_steps": provenance.get("trained_steps"),
+            "created": provenance.get("created")}}
+        return provenance
 
     def export_ema(self, path: str | Path, provenance: dict | None = None) -> Path:
         """The EMA generator alone as a project model file (small: what ships)."""
