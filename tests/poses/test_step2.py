@@ -73,3 +73,33 @@ def test_soft_miou():
     swapped = target[[1, 0, 2]][None]
     scores = step2.soft_miou(torch.cat([same, swapped]), target)
     assert scores[0] == 1 and scores[1] == 0                          # empty channel 2 is ignored
+
+
+def test_blurred_and_weighted_miou():
+    target = torch.zeros(2, 16, 16)
+    target[0, 4:8, 4:8] = 1
+    target[1, 10:12, 10:12] = 1
+    shifted = target.roll(shifts=1, dims=2)[None]                       # every part one pixel off
+    sharp = step2.soft_miou(shifted, target)
+    blurred = step2.soft_miou(shifted, target, blur=1.5)
+    assert blurred > sharp + 0.1                                        # a one-pixel miss still overlaps
+    blur = step2.gaussian_blur(target[None], 1.5)
+    assert torch.allclose(blur.sum(), target.sum(), rtol=1e-5)          # mass kept away from the borders
+    # equal weights are the plain mean; weight on a channel moves the mean toward that channel's IoU
+    half = target.clone()[None]
+    half[0, 1] = 0
+    assert torch.allclose(step2.soft_miou(half, target, weights=torch.ones(2)), step2.soft_miou(half, target))
+    assert step2.soft_miou(half, target, weights=torch.tensor([1.0, 9.0])) == 0.1
+
+
+def test_front_back_asymmetry():
+    sphere = uv_sphere()
+    vertices = torch.from_numpy(np.asarray(sphere.vertices, np.float32))
+    from training.poses.run import _front_back_index
+
+    flip = _front_back_index(len(vertices))
+    labels = _labels(vertices)[None]                                   # (1, V, 4): body, front, back, roof
+    asym = step2.front_back_asymmetry(labels, flip)
+    assert asym[1] > 0.99 and asym[2] > 0.99                           # front and back lights: one end only
+    assert asym[3] < 0.05                                              # the roof looks the same both ways
+    assert torch.equal(vertices[flip][:, 1], -vertices[:, 1])

@@ -31,6 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> StageCommands:
                           "torch thread mostly spins)")
     run.add_argument("--steps", type=int, default=None,
                      help="step-1 optimisation steps instead of the preset's (quick checks); lr decays at 80%%")
+    run.add_argument("--step2_blur", type=float, default=None,
+                     help="Gaussian σ in pixels applied to rendered and target maps before step 2's mIoU "
+                          "(preset default)")
+    run.add_argument("--step2_asymmetry_weight", type=float, default=None,
+                     help="weight front/back-asymmetric channels (lights) 1 + A × asymmetry in step 2's mIoU "
+                          "(preset default)")
     run.set_defaults(run=_run)
     sheet = sub.add_parser("sheet", help="contact sheet: image, mask, chosen template over the image")
     sheet.add_argument("poses", help="pose file")
@@ -72,6 +78,10 @@ def _run(args: argparse.Namespace) -> int:
         config = config.replace(batch_images=args.batch)
     if args.steps:
         config = config.replace(steps=args.steps, lr_decay_after=max(1, int(0.8 * args.steps)))
+    if args.step2_blur is not None:
+        config = config.replace(step2_blur=args.step2_blur)
+    if args.step2_asymmetry_weight is not None:
+        config = config.replace(step2_asymmetry_weight=args.step2_asymmetry_weight)
     templates = load_templates(_templates_name(args))
     collection = load_collection(args.collection, check="header")
     if args.limit is not None:

@@ -26,6 +26,11 @@ class PoseConfig:
     semantic_rounds: how many times the semantic templates are built (1 = the spec: once, from the reliable
         images' best-IoU poses); each further round rebuilds them from every image whose hypotheses agree on
         mIoU (v_agr < threshold), posed by its best-mIoU hypothesis, and scores again.
+    step2_blur: Gaussian σ (pixels at step2_resolution) applied to rendered and target maps before the mIoU
+        (0: none, the spec).
+    step2_asymmetry_weight: a: each object channel's weight in the mIoU is 1 + a · its front/back asymmetry
+        (``step2.front_back_asymmetry``), so the channels that can tell a front from a back count more
+        (0: equal weights, the spec).
     appearance_channels / appearance_clusters / appearance_layer / appearance_input: the appearance features
         (Inception layer, input side, PCA channels, soft clusters used as pseudo-parts).
     """
@@ -50,6 +55,8 @@ class PoseConfig:
     complementary_min: float = 0.5
     features: str = "auto"
     semantic_rounds: int = 1
+    step2_blur: float = 0.0
+    step2_asymmetry_weight: float = 0.0
     appearance_layer: str = "Mixed_5d"
     appearance_input: int = 299
     appearance_channels: int = 8

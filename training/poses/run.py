@@ -287,13 +287,19 @@ def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseC
             return torch.stack(out)
     else:
         maps_of = _appearance_maps(ids, by_id, config)
+    flip = _front_back_index(tpl.shape[1]) if config.step2_asymmetry_weight > 0 else None
+
     def score_all() -> torch.Tensor:
         miou = torch.zeros_like(hyp.iou)
+        weights = None
+        if flip is not None:
+            asym = step2.front_back_asymmetry(semantic, flip)
+            weights = torch.cat([torch.ones(1), 1 + config.step2_asymmetry_weight * asym])
         for chunk in torch.arange(len(ids)).split(8):
             maps = maps_of(chunk.tolist())
             for j, i in enumerate(chunk.tolist()):
                 pred = step2.render_channels(hyp, i, semantic, tpl, faces, side)
-                miou[i] = step2.soft_miou(pred, maps[j])
+                miou[i] = step2.soft_miou(pred, maps[j], blur=config.step2_blur, weights=weights)
             if progress and round_ + 1 == config.semantic_rounds:
                 progress("step2", len(chunk))
         return miou
@@ -320,6 +326,19 @@ def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseC
             if confident.any():
                 images, chosen = confident, choice.index
     return step2.choose(hyp, miou, config), stats
+
+
+def _front_back_index(n_vertices: int) -> torch.Tensor:
+    """(V,) the sphere vertex at each vertex's front/back mirrored position (y negated; the poles are on ±y)."""
+    from scipy.spatial import cKDTree
+
+    from backend.mesh import uv_sphere
+
+    sphere = np.asarray(uv_sphere().vertices, np.float64)
+    if sphere.shape[0] != n_vertices:
+        raise ValueError(f"templates have {n_vertices} vertices, the sphere {sphere.shape[0]}")
+    _, index = cKDTree(sphere).query(sphere * (1.0, -1.0, 1.0))
+    return torch.from_numpy(index.astype(np.int64))
 
 
 def hyp_maps_channels(maps_of, index: int) -> int:

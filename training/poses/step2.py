@@ -118,17 +118,47 @@ def render_channels(hyp: Hypotheses, image: int, semantic: torch.Tensor, templat
     return torch.cat([background[:, None], values], dim=1)
 
 
-def soft_miou(pred: torch.Tensor, target: torch.Tensor, min_mass: float = 1.0) -> torch.Tensor:
+def soft_miou(pred: torch.Tensor, target: torch.Tensor, min_mass: float = 1.0, blur: float = 0.0,
+              weights: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over the target's non-empty channels of Σmin(pred, target) / Σmax(pred, target).
 
     pred (K, C, H, W), target (C, H, W) -> (K,). A channel is non-empty when its target mass exceeds
-    ``min_mass`` pixels.
+    ``min_mass`` pixels. blur: Gaussian σ in pixels applied to both first (0: none), so small parts that
+    miss each other by a pixel or two still overlap. weights: (C,) channel weights of the mean (None: equal).
     """
+    if blur > 0:
+        pred, target = gaussian_blur(pred, blur), gaussian_blur(target[None], blur)[0]
     inter = torch.minimum(pred, target[None]).flatten(2).sum(-1)
     union = torch.maximum(pred, target[None]).flatten(2).sum(-1)
-    present = target.flatten(1).sum(-1) > min_mass                          # (C,)
+    present = (target.flatten(1).sum(-1) > min_mass).to(pred.dtype)         # (C,)
+    if weights is not None:
+        present = present * weights.to(pred.dtype)
     ratio = inter / union.clamp_min(1e-9)
-    return (ratio * present).sum(-1) / present.sum().clamp_min(1)
+    return (ratio * present).sum(-1) / present.sum().clamp_min(1e-9)
+
+
+def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(B, C, H, W) maps blurred channel by channel with a separable Gaussian of σ ``sigma`` pixels (same size)."""
+    radius = max(1, int(round(3 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=maps.dtype)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    b, c, h, w = maps.shape
+    flat = maps.reshape(b * c, 1, h, w)
+    flat = torch.nn.functional.conv2d(flat, kernel.view(1, 1, 1, -1), padding=(0, radius))
+    flat = torch.nn.functional.conv2d(flat, kernel.view(1, 1, -1, 1), padding=(radius, 0))
+    return flat.reshape(b, c, h, w)
+
+
+def front_back_asymmetry(semantic: torch.Tensor, flip_index: torch.Tensor) -> torch.Tensor:
+    """How much each object channel tells front from back: (T, V, C-1) per-vertex distributions and the
+    (V,) vertex at the front/back mirrored position (y negated) -> (C-1,) in [0, 1].
+
+    0 for a channel laid out the same at both ends (body, wheels), 1 for one found at one end only (lights).
+    """
+    mass = semantic.sum(dim=(0, 1)).clamp_min(1e-9)
+    diff = (semantic - semantic[:, flip_index]).abs().sum(dim=(0, 1))
+    return (0.5 * diff / mass).clamp(0, 1)
 
 
 @dataclass
