@@ -141,15 +141,19 @@ def _dataset_preview_poses(dataset: "str | None", count: int, seed: int):
     """
     if not dataset:
         return None, "random views"
-    from fid.real import is_collection  # CLI glue: the library layers stay independent
-
-    folder = next((p for p in (Path(dataset), Path("datasets") / dataset) if is_collection(p)), None)
-    if folder is None:
-        return None, f"random views: no collection folder {dataset} or datasets/{dataset}"
     import numpy as np
 
-    from fid.generated import crop_pose
-    from training.data import load_collection, render_poses
+    from dataformat import DATASETS_ROOT, CollectionError, find_dataset, is_collection, load_collection
+    from fid.generated import crop_pose  # CLI glue: the library layers stay independent
+
+    from .render import Pose
+
+    try:
+        folder = find_dataset(dataset)
+    except CollectionError:
+        folder = None
+    if folder is None or not is_collection(folder):
+        return None, f"random views: no collection folder {dataset} or {DATASETS_ROOT / dataset}"
 
     with_pose = [r for r in load_collection(folder, check="none").records if r.pose is not None]
     posed = [r for r in with_pose if r.pose.frame == "object"]
@@ -161,7 +165,7 @@ def _dataset_preview_poses(dataset: "str | None", count: int, seed: int):
     rng = np.random.default_rng(seed)
     passes = -(-count // len(posed))
     chosen = np.concatenate([rng.permutation(len(posed)) for _ in range(passes)])[:count]
-    return render_poses([crop_pose(posed[i]) for i in chosen]).without_perspective(), f"poses of {folder}"
+    return Pose.stack([crop_pose(posed[i]) for i in chosen]).without_perspective(), f"poses of {folder}"
 
 
 def _is_gpu_id_list(spec: str) -> bool:

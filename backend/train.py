@@ -139,7 +139,8 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    from training.data import InstanceFilter, load_cub, load_imagenet, load_p3d, save_collection
+    from dataformat import InstanceFilter, save_collection
+    from training.data import load_cub, load_imagenet, load_p3d
 
     if args.dataset in ("cub", "p3d") and not args.cmr_root:
         raise ValueError(f"--cmr-root is required for {args.dataset} (the folder holding CMR's data/ and sfm/)")
@@ -159,7 +160,7 @@ def _run_import(args: argparse.Namespace) -> int:
 
 
 def _run_sheet(args: argparse.Namespace) -> int:
-    from training.data import load_collection
+    from dataformat import load_collection
     from training.data.contact_sheet import contact_sheet
 
     collection = load_collection(args.path, check="header")
@@ -169,7 +170,7 @@ def _run_sheet(args: argparse.Namespace) -> int:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    from training.data import load_collection
+    from dataformat import load_collection
 
     collection = load_collection(args.path, check=args.check)
     print(collection.report.summary())

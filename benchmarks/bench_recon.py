@@ -23,7 +23,7 @@ import torch
 
 def _iteration(collection: Path, preset_name: str, batch: int, repeats: int) -> dict:
     from backend.mesh import uv_sphere
-    from training.data import load_collection
+    from dataformat import load_collection
     from training.recon.config import PRESETS
     from training.recon.data import part_channels, prefetch
     from training.recon.network import ReconstructionNetwork

@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from dataformat import pose_to_crop, square_crop_box
 from fid.errors import FIDError
 from fid.inception_net import INPUT_RESOLUTION
 from fid.real import CROP_PADDING
@@ -57,9 +58,7 @@ class SamplePlan:
 
 
 def crop_pose(record, padding: float = CROP_PADDING):
-    """The record's pose re-expressed in its square crop's normalised frame (training.data conventions)."""
-    from training.data.preprocess import pose_to_crop, square_crop_box
-
+    """The record's pose re-expressed in its square crop's normalised frame (``dataformat`` conventions)."""
     return pose_to_crop(record.pose, record.image_size, square_crop_box(record.bbox, padding))
 
 

@@ -2,7 +2,7 @@
 
 The protocol (§7): every valid instance of the collection, cropped square around its box with 5% padding, resized to
 299², RGB multiplied by the mask in [-1, 1] (so the background is mid-grey). Crops come from
-``training.data.preprocess.crop_and_resize`` (the same cropping the rest of the project uses).
+``dataformat.crop_and_resize`` (the same cropping the rest of the project uses).
 
 The cache file is the original ``precomputed_fid_299x299.npz`` layout (see fid.statistics), named after the
 collection and a hash of everything that changes the result: the collection's index and metadata files, the class
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dataformat import COLLECTION_FILE, INDEX_FILES, CollectionError, DataFileError, crop_and_resize, load_collection
 from fid.errors import FIDError
 from fid.features import extract_features
 from fid.images import batched, composite_on_grey
@@ -32,17 +33,8 @@ MAX_IMAGES = 50_000
 DEFAULT_CACHE_DIR = Path("cache") / "fid"
 
 
-def is_collection(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a project dataset folder (it has an index file)."""
-    from training.data.collection import INDEX_FILES
-
-    return any((Path(path) / name).is_file() for name in INDEX_FILES)
-
-
 def open_collection(path: str | os.PathLike, check: str = "full"):
-    """Load a dataset collection (training.data; ``check`` as its load_collection), errors turned into FIDError."""
-    from training.data.collection import CollectionError, load_collection
-
+    """Load a dataset collection (``dataformat``; ``check`` as its load_collection), errors turned into FIDError."""
     try:
         collection = load_collection(path, check=check)
     except CollectionError as exc:
@@ -65,9 +57,6 @@ def select_records(records: Sequence, filter_class: str | None) -> list:
 
 def masked_crop(record, resolution: int = INPUT_RESOLUTION, padding: float = CROP_PADDING) -> np.ndarray:
     """One record's protocol crop: (3, resolution, resolution) float32 in [0, 1], background mid-grey."""
-    from training.data.io import DataFileError
-    from training.data.preprocess import crop_and_resize
-
     try:
         sample = crop_and_resize(record, resolution, padding)
     except (DataFileError, ValueError) as exc:
@@ -98,8 +87,6 @@ def _file_digest(path: Path) -> str:
 
 def cache_key(collection_root: str | os.PathLike, options: RealStatsOptions, network: str) -> str:
     """16 hex digits identifying (collection index + metadata, options, network)."""
-    from training.data.collection import COLLECTION_FILE, INDEX_FILES
-
     root = Path(collection_root).resolve()
     content = {
         "root": str(root),

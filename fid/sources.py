@@ -13,12 +13,13 @@ import dataclasses
 import os
 from pathlib import Path
 
+from dataformat import COLLECTION_FILE, is_collection
 from fid.errors import FIDError
 from fid.features import folder_statistics
 from fid.images import list_images
 from fid.inception import FeatureExtractor
-from fid.real import (DEFAULT_CACHE_DIR, MAX_IMAGES, RealStatsOptions, compute_real_statistics, is_collection,
-                      open_collection, real_statistics)
+from fid.real import (DEFAULT_CACHE_DIR, MAX_IMAGES, RealStatsOptions, compute_real_statistics, open_collection,
+                      real_statistics)
 from fid.statistics import FeatureStatistics
 
 
@@ -56,8 +57,6 @@ class Source:
 def is_collection_folder(path: str | os.PathLike) -> bool:
     """True when ``path`` is meant as a collection: it has ``collection.json`` or an index file (one without an
     index is then an error when opened, never silently read as a folder of images)."""
-    from training.data.collection import COLLECTION_FILE
-
     path = Path(path)
     return path.is_dir() and (is_collection(path) or (path / COLLECTION_FILE).is_file())
 

@@ -1,11 +1,10 @@
 """Class names of the released models (§10.3) and how to derive them from a checkpoint's dataset."""
 from __future__ import annotations
 
-#: Setting B (``--dataset all``) class indices 0..12, fixed upstream.
-ALL_CLASSES: tuple[str, ...] = (
-    "motorcycle", "bus", "truck", "car", "airplane", "bird", "sheep",
-    "elephant", "zebra", "horse", "cow", "bear", "giraffe",
-)
+from dataformat.classes import CLASS_NAMES
+
+#: Setting B (``--dataset all``) class indices 0..12, fixed upstream (the format layer's §10.3 list).
+ALL_CLASSES: tuple[str, ...] = CLASS_NAMES
 
 #: Upstream dataset names of single-class models -> their class.
 DATASET_CLASSES: dict[str, str] = {

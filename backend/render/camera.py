@@ -60,6 +60,27 @@ class Pose:
         return Pose(self.q[items], self.s[items], self.t[items], None if self.z0 is None else self.z0[items])
 
     @staticmethod
+    def stack(poses, device: torch.device | str = "cpu", dtype: torch.dtype | None = None) -> "Pose":
+        """One batch from single poses that have ``q`` (4,), ``s``, ``t`` (2,) and ``z0`` (float or None), such as
+        the records' ``dataformat.Pose``: q (B, 4), s (B, 1), t (B, 2), z0 (B, 1) or None.
+
+        All poses must agree on having z0 or not (ValueError otherwise, or when ``poses`` is empty).
+        """
+        poses = list(poses)
+        if not poses:
+            raise ValueError("no poses to stack")
+        with_z0 = {p.z0 is not None for p in poses}
+        if len(with_z0) != 1:
+            raise ValueError("either every pose or none must have z0")
+        dtype = dtype or torch.float32
+
+        def make(rows: list) -> torch.Tensor:
+            return torch.tensor(rows, dtype=dtype, device=device)
+
+        return Pose(q=make([list(p.q) for p in poses]), s=make([[p.s] for p in poses]),
+                    t=make([list(p.t) for p in poses]), z0=make([[p.z0] for p in poses]) if with_z0.pop() else None)
+
+    @staticmethod
     def identity(batch_size: int = 1, scale: float = 1.0, dtype: torch.dtype = torch.float32,
                  device: torch.device | str = "cpu") -> "Pose":
         """B identity rotations with the given scale and zero translation (camera looks at the object's -z side)."""

@@ -51,7 +51,7 @@ def test_a_wrong_pose_fails_the_check_and_the_cli(synth_run, tmp_path):
 
 
 def test_a_collection_without_truth_is_reported_not_passed(tmp_path):
-    from training.data import Pose, Record, write_collection
+    from dataformat import Pose, Record, write_collection
 
     from .fixtures import ellipse_mask, write_image
 
@@ -72,7 +72,7 @@ def test_perspective_run_exact_pinhole_and_z0_pose(tmp_path):
 
     import numpy as np
 
-    from training.data import load_collection
+    from dataformat import load_collection
     from training.synth import SynthConfig, read_car_obj, synthesize
     from training.synth.pose_math import pinhole_project
 

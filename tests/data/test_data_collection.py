@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from training.data import (CollectionDataset, CollectionError, Pose, Record, SquareBox, crop_and_resize,
-                           load_collection, pose_to_crop, square_crop_box, write_collection)
+from dataformat import CollectionError, Pose, Record, SquareBox, crop_and_resize, load_collection, pose_to_crop, square_crop_box, write_collection
+from training.data import CollectionDataset
 from training.synth import read_car_obj
 
 from .fixtures import ellipse_mask, write_corrupt_image, write_image
@@ -52,8 +52,8 @@ def test_write_then_load_round_trip(tmp_path):
 
 
 def test_in_memory_records_validate_and_save(tmp_path):
-    from training.data import validate_records
-    from training.data.report import SkipReport
+    from dataformat import validate_records
+    from dataformat.report import SkipReport
 
     pixels = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
     mask = ellipse_mask(30, 40, 20, 15, 10, 8)
@@ -99,7 +99,7 @@ def test_every_bad_input_is_skipped_counted_and_named(tmp_path, caplog):
     bad_entries.append(json.dumps({"image": "images/0.png"}))  # no id
     with open(tmp_path / "index.jsonl", "a") as f:
         f.write("\n".join(bad_entries) + "\n")
-    with caplog.at_level(logging.WARNING, logger="training.data"):
+    with caplog.at_level(logging.WARNING, logger="dataformat"):
         collection = load_collection(tmp_path)
     report = collection.report
     assert [r.id for r in collection.records] == ["r0", "r1"]
@@ -199,7 +199,7 @@ def test_pose_to_crop_moves_projections_with_the_pixels(h, w, s, tx, ty, x0, y0,
 
 def test_mirrored_samples_flip_pixels_and_pose_consistently(synth_run):
     """Synthetic cars are left-right symmetric: the mirrored pose projects the same mesh onto the flipped mask."""
-    from training.data import mirror_sample
+    from dataformat import mirror_sample
 
     out, _ = synth_run
     record = load_collection(out).records[3]
@@ -227,7 +227,7 @@ def test_importing_the_data_packages_loads_neither_torch_nor_bpy():
     import sys
     from pathlib import Path
 
-    code = ("import sys, training.data, training.synth, backend.train; "
+    code = ("import sys, dataformat, training.data, training.synth, backend.train; "
             "print(sorted(m for m in ('torch', 'bpy', 'warp') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
                           text=True, timeout=60)

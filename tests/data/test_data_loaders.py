@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.data import CollectionError, InstanceFilter, crop_and_resize, load_cub, load_imagenet, load_p3d
+from dataformat import CollectionError, InstanceFilter, crop_and_resize
+from training.data import load_cub, load_imagenet, load_p3d
 
 from .fixtures import (cmr_bbox, ellipse_mask, random_rotation, write_cmr_data, write_cmr_sfm, write_corrupt_image,
                        write_image)
@@ -72,7 +73,7 @@ def test_import_writes_a_collection_folder_that_loads_the_same(cub, tmp_path):
     import sys
     from pathlib import Path
 
-    from training.data import load_collection, save_collection
+    from dataformat import load_collection, save_collection
 
     cub_root, cmr_root, *_ = cub
     original = load_cub(cub_root, cmr_root)
@@ -120,7 +121,7 @@ def test_cub_bad_entries_are_skipped_with_reasons(cub, caplog):
     ]
     write_corrupt_image(cub_root / "images" / "003.Sooty_Albatross" / "corrupt.jpg")
     write_cmr_data(cmr_root / "data" / "train_cub_cleaned.mat", entries + extra)
-    with caplog.at_level(logging.WARNING, logger="training.data"):
+    with caplog.at_level(logging.WARNING, logger="dataformat"):
         collection = load_cub(cub_root, cmr_root, "train")
     report = collection.report
     assert len(collection.records) == 3 and report.total == 8

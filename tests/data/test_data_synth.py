@@ -12,7 +12,7 @@ import pytest
 import trimesh
 from PIL import Image
 
-from training.data import load_collection
+from dataformat import load_collection
 from training.synth import BODY_TYPES, PART_NAMES, SynthConfig, SynthError, build_car, read_car_obj, synthesize
 from training.synth.pose_math import decode_id_pass, id_codes
 

@@ -19,9 +19,9 @@ from tests.fid.helpers import write_noise_images
 
 
 def _noise_collection(root, count: int, seed: int):
-    """A collection of ``count`` 64² noise images, each with a rectangular mask, written by training.data."""
-    from training.data.collection import write_collection
-    from training.data.record import Record
+    """A collection of ``count`` 64² noise images, each with a rectangular mask, written by dataformat."""
+    from dataformat.collection import write_collection
+    from dataformat.record import Record
 
     rng = np.random.default_rng(seed)
     records = []

@@ -18,7 +18,7 @@ from tests.fid.helpers import write_noise_images
 
 
 def test_masked_crop_puts_the_object_on_mid_grey(testbed):
-    from training.data.preprocess import crop_and_resize
+    from dataformat.preprocess import crop_and_resize
 
     record = open_collection(testbed).records[0]
     crop = masked_crop(record)
@@ -77,7 +77,7 @@ def test_generated_poses_frame_the_true_car_like_the_real_crop(testbed):
     """The true mesh rendered under a sample's planned pose covers the real crop's mask (IoU > 0.9)."""
     from backend.models import random_init_model
     from backend.render import Pose, render_attributes
-    from training.data.preprocess import crop_and_resize
+    from dataformat.preprocess import crop_and_resize
     from training.synth import read_car_obj
 
     collection = open_collection(testbed)

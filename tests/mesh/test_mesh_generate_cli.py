@@ -164,7 +164,7 @@ def test_preview_grid_uses_the_dataset_poses(tmp_path, capsys):
     """With --dataset naming a collection that has poses, the preview shows the meshes under those poses (§1.5)."""
     from PIL import Image
 
-    from training.data import Pose, Record, write_collection
+    from dataformat import Pose, Record, write_collection
 
     image = np.zeros((32, 32, 3), np.uint8)
     mask = np.zeros((32, 32), bool)
@@ -186,7 +186,7 @@ def test_preview_grid_uses_the_dataset_poses(tmp_path, capsys):
 
 def _posed_collection(root, frame):
     """Two 40 x 80 records whose 20 x 20 box sits right of centre, pose t = 0, s = 0.2 in the image frame."""
-    from training.data import Pose, Record, write_collection
+    from dataformat import Pose, Record, write_collection
 
     image = np.zeros((40, 80, 3), np.uint8)
     mask = np.zeros((40, 80), bool)

@@ -8,7 +8,7 @@ from PIL import Image
 
 from backend.render import Pose as RenderPose, interpolate, object_to_renderer, rasterize, viewpoint_quaternion
 from backend.train import main
-from training.data import Pose, Record, load_collection, write_collection
+from dataformat import Pose, Record, load_collection, write_collection
 from training.poses import load_pose_file
 
 

@@ -86,7 +86,7 @@ def test_from_truth_export_writes_loads_and_resumes(tmp_path, synth_collection):
 def test_from_truth_refuses_a_collection_without_truth(tmp_path):
     from PIL import Image
 
-    from training.data import Pose, Record, write_collection
+    from dataformat import Pose, Record, write_collection
 
     image = tmp_path / "a.png"
     Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(image)

@@ -9,9 +9,9 @@ import torch
 
 from backend.mesh import uv_sphere
 from backend.render import Pose, render_textured, viewpoint_quaternion
-from training.data import Pose as RecordPose
-from training.data import Record, write_collection
-from training.data.io import write_png_atomic
+from dataformat import Pose as RecordPose
+from dataformat import Record, write_collection
+from dataformat.io import write_png_atomic
 from training.synth.car import CarMesh
 from training.synth.mesh_io import write_car_obj
 
@@ -80,7 +80,7 @@ def make_collection(root: Path, n: int = 16, resolution: int = 128, seed: int = 
                               bbox=(0.0, 0.0, 0.0, 0.0), class_index=3, class_name="car", source="synth",
                               mask_array=masks[i], image_array=images[i], parts_path=root / "parts" / f"{i:04d}.png",
                               pose=p, extra={"mesh": "meshes/car_0.obj"}))
-    from training.data import CLASS_NAMES
+    from dataformat import CLASS_NAMES
 
     write_collection(root, records, list(CLASS_NAMES), PART_NAMES, name=root.name, source="synth")
     return root

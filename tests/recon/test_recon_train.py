@@ -175,7 +175,7 @@ def test_cli_pose_file_errors_are_one_line(ellipsoids, tmp_path, capsys):
 
 def test_pose_file_estimates_drive_poses_and_templates(ellipsoids, tmp_path):
     """Estimated poses (here: the true ones written as a pose file, one image filtered out) train like truth."""
-    from training.data import load_collection
+    from dataformat import load_collection
     from training.poses import save_pose_file
     from training.recon.poses import resolve_poses
 

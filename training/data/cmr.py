@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from . import report as reasons
-from .collection import CollectionError
-from .record import Pose, Record
-from .report import SkipReport
+from dataformat import report as reasons
+from dataformat.collection import CollectionError
+from dataformat.record import Pose, Record
+from dataformat.report import SkipReport
 
 
 def _loadmat(path: Path, variable: str) -> np.ndarray:

@@ -8,8 +8,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .preprocess import crop_and_resize
-from .record import Record
+from dataformat.preprocess import crop_and_resize
+from dataformat.record import Record
 
 #: Colours of part ids 0..11 (0 = background, black); ids beyond wrap around.
 PART_COLOURS = np.array([

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .classes import CLASS_INDEX, CLASS_NAMES
+from dataformat.classes import CLASS_INDEX, CLASS_NAMES
+from dataformat.collection import Check, Collection, CollectionError, validate_records
+from dataformat.report import SkipReport
+
 from .cmr import cmr_records
-from .collection import Check, Collection, CollectionError, validate_records
-from .report import SkipReport
 
 
 def _species(cub_root: Path, report: SkipReport) -> dict[str, dict]:

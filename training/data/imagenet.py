@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import report as reasons
-from .classes import CLASS_INDEX, CLASS_NAMES, SYNSET_TO_CLASS
-from .collection import Check, Collection, CollectionError, validate_records
-from .filtering import InstanceFilter
-from .io import DataFileError, read_label_map
-from .record import Record
-from .report import SkipReport
+from dataformat import report as reasons
+from dataformat.classes import CLASS_INDEX, CLASS_NAMES, SYNSET_TO_CLASS
+from dataformat.collection import Check, Collection, CollectionError, validate_records
+from dataformat.filtering import InstanceFilter
+from dataformat.io import DataFileError, read_label_map
+from dataformat.record import Record
+from dataformat.report import SkipReport
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 

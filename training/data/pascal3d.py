@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .classes import CLASS_INDEX, CLASS_NAMES, P3D_CATEGORIES
+from dataformat.classes import CLASS_INDEX, CLASS_NAMES, P3D_CATEGORIES
+from dataformat.collection import Check, Collection, CollectionError, validate_records
+from dataformat.filtering import InstanceFilter
+from dataformat.report import SkipReport
+
 from .cmr import cmr_records
-from .collection import Check, Collection, CollectionError, validate_records
-from .filtering import InstanceFilter
-from .report import SkipReport
 
 
 def load_p3d(p3d_root: str | os.PathLike, cmr_root: str | os.PathLike, category: str = "car", split: str = "train",

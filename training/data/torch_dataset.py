@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .preprocess import crop_and_resize, mirror_sample
-from .record import Record
+from dataformat.preprocess import crop_and_resize, mirror_sample
+from dataformat.record import Record
 
 
 class CollectionDataset(Dataset):

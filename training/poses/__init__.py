@@ -4,7 +4,8 @@ Public API (docs/training.md, "Pose estimation")::
 
     from training.poses import load_pose_file, PoseFile, PoseEstimate
     poses = load_pose_file("poses.safetensors")      # PoseFile(estimates, template_names, meta)
-    e = poses.by_id()["000042"]                      # PoseEstimate(id, pose (training.data.Pose, full-image
+    attach_poses(collection, "poses.safetensors")    # records get their estimates (dataformat.Collection)
+    e = poses.by_id()["000042"]                      # PoseEstimate(id, pose (dataformat.Pose, full-image
                                                      #   frame, frame="object"), template_weights (T,), iou, miou,
                                                      #   v_agr, kept)
 
@@ -13,8 +14,8 @@ Public API (docs/training.md, "Pose estimation")::
 
 Only the file functions are imported eagerly; the fitting code (torch, the renderer) loads on first use.
 """
-from .file import (PoseEstimate, PoseFile, PoseFileError, hypotheses_path, load_hypotheses, load_pose_file,
-                   save_hypotheses, save_pose_file)
+from .file import (PoseEstimate, PoseFile, PoseFileError, attach_poses, hypotheses_path, load_hypotheses,
+                   load_pose_file, save_hypotheses, save_pose_file)
 
 _LAZY = {
     "PoseConfig": ".config", "PRESETS": ".config", "default_preset": ".config",
@@ -24,7 +25,7 @@ _LAZY = {
     "initial_rotations": ".step1", "agreement_score": ".geometry", "complementary_score": ".geometry",
 }
 
-__all__ = ["PoseEstimate", "PoseFile", "PoseFileError", "hypotheses_path", "load_hypotheses", "load_pose_file",
+__all__ = ["PoseEstimate", "PoseFile", "PoseFileError", "attach_poses", "hypotheses_path", "load_hypotheses", "load_pose_file",
            "save_hypotheses", "save_pose_file", *_LAZY]
 
 

@@ -64,7 +64,7 @@ def _templates_name(args, meta: dict | None = None) -> str:
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from training.data import load_collection
+    from dataformat import load_collection
     from training.poses.config import PRESETS, default_preset
     from training.poses.run import estimate_poses
     from training.templates import load_templates
@@ -114,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_sheet(args: argparse.Namespace) -> int:
-    from training.data import load_collection
+    from dataformat import load_collection
     from training.poses import load_pose_file
     from training.poses.sheet import pose_sheet
     from training.templates import load_templates
@@ -132,7 +132,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     from dataclasses import asdict
     from pathlib import Path
 
-    from training.data import load_collection
+    from dataformat import load_collection
     from training.poses import load_pose_file
     from training.poses.evaluate import evaluate_poses, silhouette_only
 

@@ -116,7 +116,7 @@ def evaluate_poses(poses: PoseFile, collection) -> PoseEvaluation:
 def silhouette_only(hypotheses_file, v_agr_threshold: float = 0.3, percentile: float = 10.0) -> PoseFile:
     """The step-1 baseline as a PoseFile: best-IoU hypothesis, v_agr on IoU, kept when v_agr < threshold and
     IoU above the percentile (the §5.3 filter with IoU in place of mIoU)."""
-    from training.data import SquareBox
+    from dataformat import SquareBox
 
     arrays, header = load_hypotheses(hypotheses_file)
     iou = torch.from_numpy(arrays["iou"])

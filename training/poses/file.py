@@ -11,9 +11,9 @@ processed (kept or not), T = number of templates::
     header   {"kind": "gan3d-poses", "version": 1, "ids": [...N record ids], "frame": "object",
               "image_frame": "full", "template_names": [...T], "meta": {...run settings, skip report...}}
 
-Poses are in the record's **full-image** normalised frame (``training.data.record``: x_n = (2x - W) / L with
-L = max(H, W)), exactly like ``Record.pose``, so ``training.data.crop_and_resize`` carries them into any crop.
-z0 is kept unchanged between frames, as ``training.data.pose_to_crop`` does.
+Poses are in the record's **full-image** normalised frame (``dataformat.record``: x_n = (2x - W) / L with
+L = max(H, W)), exactly like ``Record.pose``, so ``dataformat.crop_and_resize`` carries them into any crop.
+z0 is kept unchanged between frames, as ``dataformat.pose_to_crop`` does.
 
 Hypotheses file (``<out>.hypotheses.safetensors``), K hypotheses per record, poses in the 256² **crop** frame
 of ``crop_and_resize`` (box stored per record), as in §1.2::
@@ -43,7 +43,7 @@ class PoseFileError(ValueError):
 class PoseEstimate:
     """The estimate for one record.
 
-    id: the record id.  pose: ``training.data.Pose`` in the record's full-image frame, frame="object", with z0.
+    id: the record id.  pose: ``dataformat.Pose`` in the record's full-image frame, frame="object", with z0.
     template_weights: (T,) float32 one-hot.  iou, miou, v_agr: floats (see the module docstring).
     kept: whether the record passed the filter (v_agr < 0.3 and mIoU above the 10th percentile).
     """
@@ -126,7 +126,7 @@ def _read(path: str | os.PathLike, kind: str) -> tuple[dict, dict]:
 
 def load_pose_file(path: str | os.PathLike) -> PoseFile:
     """Read a pose file. Raises PoseFileError (a ValueError, one line) when it is missing or damaged."""
-    from training.data.record import Pose
+    from dataformat.record import Pose
 
     arrays, header = _read(path, POSE_KIND)
     ids = header.get("ids") or []
@@ -144,6 +144,32 @@ def load_pose_file(path: str | os.PathLike) -> PoseFile:
                                       float(arrays["iou"][i]), float(arrays["miou"][i]), float(arrays["v_agr"][i]),
                                       bool(arrays["kept"][i])))
     return PoseFile(estimates, list(header.get("template_names") or []), dict(header.get("meta") or {}))
+
+
+def attach_poses(collection, pose_file: str | os.PathLike, kept_only: bool = True):
+    """Give every record of a ``dataformat.Collection`` its estimated pose from a pose file, in place.
+
+    The estimate (full-image frame, frame "object", with z0) replaces ``record.pose``; a pose the record
+    already had (the testbed's truth, a CMR pose) moves to ``record.extra["true_pose"]`` (JSON form). Records
+    without an estimate, or filtered out by the pose stage when ``kept_only``, are dropped and counted in the
+    report as "no_estimated_pose". Returns the collection.
+    """
+    estimates = load_pose_file(pose_file).by_id()
+    kept = []
+    for record in collection.records:
+        estimate = estimates.get(record.id)
+        if estimate is None or (kept_only and not estimate.kept):
+            collection.report.skip("no_estimated_pose", record.id,
+                                   "filtered out by the pose stage" if estimate is not None else "not in the pose file")
+            collection.report.kept -= 1
+            continue
+        if record.pose is not None:
+            record.extra = {**record.extra, "true_pose": record.pose.to_json()}
+        record.pose = estimate.pose
+        kept.append(record)
+    collection.records = kept
+    collection.meta = {**collection.meta, "poses": str(pose_file)}
+    return collection
 
 
 def save_hypotheses(path: str | os.PathLike, arrays: dict[str, np.ndarray], header: dict) -> Path:

@@ -44,11 +44,11 @@ def geodesic_degrees(q: np.ndarray, q_true: np.ndarray) -> np.ndarray:
 
 
 def crop_to_full(q, s: float, t, z0: float | None, image_size: tuple[int, int], box) -> "object":
-    """Inverse of ``training.data.pose_to_crop``: a pose in a square crop's frame -> the full-image frame.
+    """Inverse of ``dataformat.pose_to_crop``: a pose in a square crop's frame -> the full-image frame.
 
-    box: a ``training.data.SquareBox`` (x0, y0, side). Returns ``training.data.Pose`` (frame "object").
+    box: a ``dataformat.SquareBox`` (x0, y0, side). Returns ``dataformat.Pose`` (frame "object").
     """
-    from training.data.record import Pose
+    from dataformat.record import Pose
 
     h, w = image_size
     length = max(h, w)

@@ -70,7 +70,7 @@ class _Loaded:
 
 def _load(record, config: PoseConfig) -> _Loaded | str:
     """The crop of one record, or the reason to skip it."""
-    from training.data import crop_and_resize
+    from dataformat import crop_and_resize
 
     try:
         mask = record.load_mask()
@@ -165,7 +165,7 @@ def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *
                    hypotheses_file: str | Path | None = None, progress: Progress | None = None,
                    on_start: Callable[[str, int, int], None] | None = None,
                    extra_meta: dict | None = None) -> PoseRunResult:
-    """Run both steps over ``collection`` (a ``training.data.Collection``) and write the pose file ``out``.
+    """Run both steps over ``collection`` (a ``dataformat.Collection``) and write the pose file ``out``.
 
     templates: a ``training.templates.TemplateSet``. resume: continue from the hypotheses file's last finished
     batch (its step-1 settings must match). progress(stage, n) / on_start(stage, total, done) drive progress
@@ -254,7 +254,7 @@ def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *
     t = hyp.t[rows, choice.index].double().numpy()
     z0 = hyp.z0[rows, choice.index, 0].double().numpy()
     full = []
-    from training.data import SquareBox
+    from dataformat import SquareBox
 
     for k, record_id in enumerate(ids):
         box = SquareBox(int(boxes[k, 0]), int(boxes[k, 1]), int(boxes[k, 2]))

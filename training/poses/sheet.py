@@ -9,11 +9,10 @@ import torch
 
 
 def _shaded(vertices: np.ndarray, pose, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """Grey Lambert render of a template (V, 3) under a crop-frame ``training.data.Pose``: (side, side) shade
+    """Grey Lambert render of a template (V, 3) under a crop-frame ``dataformat.Pose``: (side, side) shade
     in [0, 1] and (side, side) bool coverage."""
     from backend.mesh import uv_sphere
-    from backend.render import quaternion_to_matrix, render_attributes
-    from training.data import render_poses
+    from backend.render import Pose, quaternion_to_matrix, render_attributes
 
     faces = torch.from_numpy(np.array(uv_sphere().faces))
     v = torch.from_numpy(np.asarray(vertices, np.float32))[None]
@@ -21,7 +20,7 @@ def _shaded(vertices: np.ndarray, pose, side: int) -> tuple[np.ndarray, np.ndarr
     face_n = torch.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=1)
     normals = torch.zeros_like(v[0]).index_add_(0, faces.reshape(-1), face_n.repeat_interleave(3, 0))
     normals = normals / normals.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    rp = render_poses([pose])
+    rp = Pose.stack([pose])
     cam = normals @ quaternion_to_matrix(rp.q)[0].T
     light = torch.tensor([-0.4, -0.5, -0.77])
     shade = 0.3 + 0.7 * (cam @ (light / light.norm())).clamp_min(0)
@@ -35,7 +34,7 @@ def pose_sheet(collection, poses, templates, out: str | os.PathLike, limit: int 
     kept, red when filtered out). which: "all", "kept" or "dropped"."""
     from PIL import Image, ImageDraw
 
-    from training.data import crop_and_resize, pose_to_crop
+    from dataformat import crop_and_resize, pose_to_crop
 
     records = {r.id: r for r in collection.records}
     chosen = [e for e in poses.estimates if e.id in records and

@@ -43,7 +43,7 @@ class ExportSummary:
 
 
 def _crop_tensors(record, image_resolution: int):
-    from training.data import crop_and_resize
+    from dataformat import crop_and_resize
 
     sample = crop_and_resize(record, resolution=image_resolution)
     image = torch.from_numpy(sample.image.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)
@@ -62,7 +62,7 @@ def export_from_truth(collection: str | os.PathLike, out: str | os.PathLike, tex
     the summary. Re-running resumes: item files already present are kept. visibility_resolution defaults to
     4 x texture_resolution (on the testbed it finds the same visible texels as the paper's 8x within 0.5%).
     """
-    from training.data import load_collection
+    from dataformat import load_collection
     from training.synth.mesh_io import read_car_obj
 
     coll = load_collection(collection, check="header")

@@ -160,7 +160,7 @@ def _run_pseudogt(args: argparse.Namespace) -> int:
             bar.close()
         print(summary.line())
         if not args.no_fid_stats:
-            from training.data import load_collection
+            from dataformat import load_collection
 
             path = fid_statistics(load_collection(args.collection, check="header"), Path(args.out) / FID_STATS_NAME,
                                   progress=True)

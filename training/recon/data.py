@@ -16,7 +16,7 @@ from torch import Tensor
 
 from backend.mesh import MeshTemplate
 from backend.render import Pose as RenderPose
-from training.data import Collection, Record, crop_and_resize
+from dataformat import Collection, Record, crop_and_resize
 
 from .poses import PoseSet
 

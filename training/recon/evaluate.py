@@ -25,7 +25,7 @@ import torch
 
 from backend.mesh import uv_sphere
 from backend.render import Pose, render_textured, viewpoint_quaternion
-from training.data import load_collection
+from dataformat import load_collection
 from training.engine import atomic_write_json
 
 from .checkpoints import load_recon
@@ -199,7 +199,7 @@ def evaluate_run(run: str | os.PathLike, collection: str | os.PathLike, poses: s
                                "chamfer_points": CHAMFER_POINTS, "resolution": resolution}, skipped=data.skipped)
     report.path = atomic_write_json(out / "report.json", report.to_json())
     if sheet:
-        from training.data.io import write_png_atomic
+        from dataformat.io import write_png_atomic
 
         report.sheet = out / "contact_sheet.png"
         write_png_atomic(report.sheet, grid(sheet))

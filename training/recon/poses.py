@@ -1,7 +1,7 @@
 """Where the training poses come from: a pose file of ``backend.train poses`` or the collection's true poses.
 
-Every pose is in the project convention (``training.data.Pose``, full-image normalised frame, object frame);
-``training.data.pose_to_crop`` carries it into each training crop.
+Every pose is in the project convention (``dataformat.Pose``, full-image normalised frame, object frame);
+``dataformat.pose_to_crop`` carries it into each training crop.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import Collection, Pose
+from dataformat import Collection, Pose
 
 TRUTH = "truth"
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from training.data.io import write_png_atomic
+from dataformat.io import write_png_atomic
 
 #: Colours of part channels 0..11 (then repeating).
 PART_COLOURS = np.array([[200, 200, 200], [40, 40, 40], [90, 170, 230], [250, 230, 80], [230, 60, 60],

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from backend.mesh import displacement_to_vertices, uv_sphere
-from training.data import load_collection
+from dataformat import load_collection
 
 from .checkpoints import load_recon
 from .data import prefetch

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from backend.mesh import uv_sphere
-from training.data import load_collection
+from dataformat import load_collection
 from training.engine import (Distributed, RunLog, StateFileError, init_distributed, load_state, load_training_state,
                              save_training_state, seed_everything)
 

@@ -22,7 +22,7 @@ import numpy as np
 from mathutils import Euler, Matrix, Vector
 
 from .car import MATERIALS, CarMesh
-from training.data.record import Pose
+from dataformat.record import Pose
 
 from .pose_math import ID_LEVELS, blender_camera_to_pose, blender_perspective_to_pose
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.collection import load_collection
-from training.data.record import render_poses
+from dataformat import load_collection
 
 from .mesh_io import read_car_obj
 
@@ -109,11 +108,12 @@ def _check_batch(items: list, size: tuple[int, int], impl: str, report: Consiste
     """Render one batch of (record, car) sharing faces and image size; add IoU / part agreement to ``report``."""
     import torch
 
+    from backend.render import Pose as RenderPose
     from backend.render import object_to_renderer, rasterize
 
     faces = torch.from_numpy(items[0][1].faces)
     vertices = torch.from_numpy(np.stack([car.vertices for _, car in items])).float()
-    pose = render_poses([r.pose for r, _ in items])
+    pose = RenderPose.stack([r.pose for r, _ in items])
     with torch.no_grad():
         rast = rasterize(object_to_renderer(vertices, pose), faces, size, impl=impl)
     rendered = rast.mask.numpy() > 0.5

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from training.data.collection import write_collection
-from training.data.record import Record
+from dataformat.collection import write_collection
+from dataformat.record import Record
 
 from .car import BODY_TYPES, PART_NAMES
 from .config import SynthConfig, item_id
@@ -119,8 +119,8 @@ def synthesize(out: str | os.PathLike, n: int, config: SynthConfig = SynthConfig
 
 def write_index(layout: SynthLayout, n: int, config: SynthConfig) -> Path:
     """Gather the finished items among 0..n-1 into ``collection.json`` + ``index.jsonl``."""
-    from training.data.classes import CLASS_NAMES
-    from training.data.collection import record_from_json
+    from dataformat.classes import CLASS_NAMES
+    from dataformat.collection import record_from_json
 
     records: list[Record] = []
     for i in range(n):

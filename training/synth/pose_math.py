@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from training.data.record import Pose
+from dataformat.record import Pose
 
 #: The ID pass encodes part id k as emitted radiance k / ID_LEVELS.
 ID_LEVELS = 8

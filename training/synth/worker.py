@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training.data.io import write_png_atomic
-from training.data.record import mask_bbox
+from dataformat.io import write_png_atomic
+from dataformat.record import mask_bbox
 
 from .car import PART_NAMES, build_car
 from .config import ItemPlan, SynthConfig, plan_item

@@ -28,6 +28,8 @@ FORMAT = "gan3d-collection"
 VERSION = 1
 COLLECTION_FILE = "collection.json"
 INDEX_FILES = ("index.jsonl", "index.json")
+#: Where a dataset given by name lives: ``--dataset NAME`` means ``datasets/NAME`` (the original's layout).
+DATASETS_ROOT = Path("datasets")
 
 Check = Literal["full", "header", "none"]
 
@@ -54,6 +56,25 @@ class Collection:
 
     def __len__(self) -> int:
         return len(self.records)
+
+
+def is_collection(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a collection folder (it has an index file)."""
+    return any((Path(path) / name).is_file() for name in INDEX_FILES)
+
+
+def find_dataset(dataset: str | os.PathLike, root: str | os.PathLike = DATASETS_ROOT) -> Path:
+    """The folder a ``--dataset`` / ``--collection`` argument names: the path itself when it is a folder, else
+    ``datasets/<name>`` (the one dataset lookup every command uses). Raises CollectionError (one line) when
+    neither is a folder."""
+    text = str(dataset)
+    if not text:
+        raise CollectionError(f"no dataset given: pass a collection folder or a name under {Path(root)}/")
+    for candidate in (Path(text), Path(root) / text):
+        if candidate.is_dir():
+            return candidate
+    raise CollectionError(f"dataset {text!r}: no such folder (looked at {text} and {Path(root) / text}); "
+                          f"pass a collection folder (docs/datasets.md) or a name under {Path(root)}/")
 
 
 def _rel(path: Path | None, root: Path) -> str | None:
@@ -137,11 +158,11 @@ def _read_index(root: Path, report: SkipReport) -> list[dict]:
 
 
 def load_collection(path: str | os.PathLike, *, check: Check = "full",
-                    instance_filter: InstanceFilter | None = None,
-                    poses: str | os.PathLike | None = None, poses_kept_only: bool = True) -> Collection:
+                    instance_filter: InstanceFilter | None = None) -> Collection:
     """Load a collection folder, validating every record (see :func:`validate_records`).
 
-    poses: an estimated pose file (``python -m backend.train poses``) to attach with :func:`attach_poses`.
+    Estimated poses (``python -m backend.train poses``) are attached afterwards with
+    ``training.poses.attach_poses``.
     """
     root = Path(path)
     if not root.is_dir():
@@ -178,37 +199,8 @@ def load_collection(path: str | os.PathLike, *, check: Check = "full",
         records.append(record)
     records = validate_records(records, report, check=check, instance_filter=instance_filter)
     report.log()
-    collection = Collection(root, records, report, class_names, meta.get("part_names"),
-                            {k: v for k, v in meta.items() if k not in ("class_names", "part_names")})
-    return attach_poses(collection, poses, poses_kept_only) if poses is not None else collection
-
-
-def attach_poses(collection: Collection, pose_file: str | os.PathLike, kept_only: bool = True) -> Collection:
-    """Give every record its estimated pose from a pose file (``training.poses.load_pose_file``), in place.
-
-    The estimate (full-image frame, frame "object", with z0) replaces ``record.pose``; a pose the record
-    already had (the testbed's truth, a CMR pose) moves to ``record.extra["true_pose"]`` (JSON form). Records
-    without an estimate, or filtered out by the pose stage when ``kept_only``, are dropped and counted in the
-    report as "no_estimated_pose". Returns the collection.
-    """
-    from training.poses import load_pose_file
-
-    estimates = load_pose_file(pose_file).by_id()
-    kept = []
-    for record in collection.records:
-        estimate = estimates.get(record.id)
-        if estimate is None or (kept_only and not estimate.kept):
-            collection.report.skip("no_estimated_pose", record.id,
-                                   "filtered out by the pose stage" if estimate is not None else "not in the pose file")
-            collection.report.kept -= 1
-            continue
-        if record.pose is not None:
-            record.extra = {**record.extra, "true_pose": record.pose.to_json()}
-        record.pose = estimate.pose
-        kept.append(record)
-    collection.records = kept
-    collection.meta = {**collection.meta, "poses": str(pose_file)}
-    return collection
+    return Collection(root, records, report, class_names, meta.get("part_names"),
+                      {k: v for k, v in meta.items() if k not in ("class_names", "part_names")})
 
 
 def _check_record(record: Record, check: Check) -> tuple[str, str] | np.ndarray | None:

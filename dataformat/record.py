@@ -1,6 +1,6 @@
 """The one record type every loader produces, and the pose it may carry.
 
-Pixel conventions used throughout ``training.data``:
+Pixel conventions used throughout ``dataformat``:
 
 * Continuous pixel coordinates: pixel (row j, column i) covers [i, i + 1) x [j, j + 1), so its centre is
   (i + 0.5, j + 0.5); x to the right, y down, origin at the image's top-left corner.
@@ -84,26 +84,6 @@ class Pose:
             q = q / np.linalg.norm(q)
         return Pose(tuple(float(v) for v in q), s, (float(t[0]), float(t[1])),
                     None if z0 is None else float(z0), str(d.get("frame", "object")))
-
-
-def render_poses(poses: "list[Pose]", device: str = "cpu", dtype=None):
-    """Stack poses into one ``backend.render.Pose`` batch: q (B, 4), s (B, 1), t (B, 2), z0 (B, 1) or None.
-
-    All poses must agree on having z0 or not. torch and backend.render are imported only when called.
-    """
-    import torch
-
-    from backend.render import Pose as RenderPose
-
-    if not poses:
-        raise ValueError("no poses to stack")
-    with_z0 = {p.z0 is not None for p in poses}
-    if len(with_z0) != 1:
-        raise ValueError("either every pose or none must have z0")
-    dtype = dtype or torch.float32
-    make = lambda rows: torch.tensor(rows, dtype=dtype, device=device)  # noqa: E731
-    return RenderPose(q=make([p.q for p in poses]), s=make([[p.s] for p in poses]), t=make([p.t for p in poses]),
-                      z0=make([[p.z0] for p in poses]) if with_z0.pop() else None)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-LOG = logging.getLogger("training.data")
+LOG = logging.getLogger("dataformat")
 
 #: How many example names are kept per reason.
 MAX_EXAMPLES = 5

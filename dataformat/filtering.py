@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from . import report as reasons
 from .record import mask_bbox
@@ -34,6 +33,8 @@ class InstanceFilter:
     def _dilate(self, mask: np.ndarray) -> np.ndarray:
         if self.dilation <= 1:
             return mask
+        from scipy import ndimage  # imported when used: the format layer's own imports are numpy and Pillow
+
         return ndimage.binary_dilation(mask, structure=np.ones((self.dilation, self.dilation), bool))
 
     def is_truncated(self, mask: np.ndarray) -> bool:
@@ -60,7 +61,7 @@ class InstanceFilter:
         return any((dilated & self._dilate(other)).any() for other in others)
 
     def reject_reason(self, mask: np.ndarray, others: list[np.ndarray] | None = None) -> str | None:
-        """The reason (a ``training.data.report`` constant) to reject ``mask``, or None to keep it.
+        """The reason (a ``dataformat.report`` constant) to reject ``mask``, or None to keep it.
 
         mask: (H, W) bool, the instance; others: masks of the other detected instances of the same image.
         """
