@@ -1,12 +1,12 @@
-"""Client API (re-exported from :mod:`backend.protocol`, never imports torch) and the CLI
-``python -m backend.client``::
+"""``python -m backend.client``: the command-line client of a running server (a thin shell; never imports torch)::
 
     python -m backend.client ping --address tcp://127.0.0.1:5577
     python -m backend.client info
     python -m backend.client generate --address ADDR --count N --seed S --out DIR [--format obj|glb]
 
 ``generate`` writes the same files as ``python -m backend.generate`` (``mesh_<j>.obj/.mtl/.png`` or
-``.glb``, ``latents.npy``, ``samples.json``) through :mod:`backend.export`.
+``.glb``, ``latents.npy``, ``samples.json``) through :mod:`backend.export`. The client library itself is
+:mod:`backend.protocol` (``from backend.protocol import Client``; ``backend/protocol/connection.py``).
 """
 from __future__ import annotations
 
@@ -18,10 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.cli import run_with_one_line_errors
-from backend.protocol import (  # noqa: F401  (re-exports)
-    DEFAULT_ADDRESS, AuthenticationFailed, Client, ClientError, ClientKeys, GenerateStream, MeshResult, ModelInfo,
-    Progress, ProtocolError, RequestTimeout, ServerError, ServerInfo, ServerUnavailable, Topology, load_client_keys,
-)
+from backend.protocol import DEFAULT_ADDRESS, Client, ClientError, ProtocolError, load_client_keys
 
 
 @dataclass

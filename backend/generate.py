@@ -7,7 +7,7 @@ A drop-in for the original ``run_generation.py --export_sample``: the original R
         --batch_size 10 --export_sample --how_many 40
 
 reads ``checkpoints_gan/NAME/checkpoint_latest.pth`` and writes ``output/NAME/mesh_<j>.obj/.mtl/.png``.
-This module only parses flags and reports; the work is in backend.generation and backend.export.
+This module only parses flags and reports; the work is in backend.sampling and backend.export.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from tqdm import tqdm
 from .cli import run_with_one_line_errors
 from .device import DeviceError, resolve_device
 from .export import FORMATS, ORIGINS, export_samples
-from .generation import CHECKPOINT_ROOT, MeshGenerator, select_model
+from .sampling import CHECKPOINT_ROOT, MeshGenerator, select_model
 from .latent_tools import blend_plan, resolve_point, same_view_poses, variation_plan
 from .models import PRECISIONS, PRESETS, CheckpointError, set_precision
 from .render.preview import save_generated_preview

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .generation import (LatentError, MeshGenerator, blend_class_weights, blend_fractions, blend_latents,
-                         check_latents, class_index_for, one_hot, variation_latents)
+from .models import weights_fingerprint
 from .protocol.looks import LookError, load_look
+from .sampling import (LatentError, MeshGenerator, blend_class_weights, blend_fractions, blend_latents,
+                       check_latents, class_index_for, one_hot, variation_latents)
 
 
 @dataclass
@@ -83,8 +84,6 @@ def _class_vector(generator: MeshGenerator, class_choice, what: str) -> "np.ndar
 
 
 def _look_point(path: Path, generator: MeshGenerator, class_choice) -> Point:
-    from .server.models import weights_fingerprint
-
     try:
         look = load_look(path)
     except LookError as exc:

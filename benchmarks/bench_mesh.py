@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from backend.export import export_mesh
-from backend.generation import MeshGenerator
+from backend.sampling import MeshGenerator
 from backend.mesh import displacement_to_vertices, tangent_frames, uv_sphere
 from backend.models import random_init_model
 

@@ -3,7 +3,7 @@
 For the "small" and "paper" configs (untrained weights: same cost as trained ones) it measures
 * bare: ``MeshGenerator.generate`` (latent -> generator -> vertices + uint8 texture) in a fresh process
   with a worker's environment, while the server idles;
-* e2e: the same meshes through ``python -m backend.serve`` on loopback with ``backend.client.Client``;
+* e2e: the same meshes through ``python -m backend.serve`` on loopback with ``backend.protocol.Client``;
 and reports latency p50/p99 for one mesh, throughput (meshes/s) with 1 and 8 concurrent clients each
 asking for single meshes (the server batches concurrent requests), the overhead ratio e2e / bare and
 the overhead per mesh in ms. Because the machine is shared and noisy, it also reports the transport
@@ -54,7 +54,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _throughput(address: str, concurrency: int, total: int, seed0: int) -> float:
-    from backend.client import Client
+    from backend.protocol import Client
     per_client = total // concurrency
 
     def run(k: int) -> None:
@@ -80,7 +80,7 @@ def _bare_throughput(generator, total: int, batch: int, seed0: int) -> float:
 
 def _bare_main(config: str, reps: int, total: int) -> dict:
     """Bare generator timings, run in a child process (see :func:`_bare`)."""
-    from backend.generation import MeshGenerator
+    from backend.sampling import MeshGenerator
     from backend.models import random_init_model
 
     generator = MeshGenerator(random_init_model(config, seed=0), device="cpu")
@@ -104,7 +104,7 @@ def _bare(config: str, reps: int, total: int) -> dict:
 
 
 def bench_config(config: str, reps: int, total: int) -> dict:
-    from backend.client import Client
+    from backend.protocol import Client
 
     with tempfile.TemporaryDirectory() as tmp:
         process, address = _start_server(config, pathlib.Path(tmp) / "server.log")

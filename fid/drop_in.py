@@ -3,7 +3,7 @@
 backend.generate parses its flags (the original's names) and hands them here; this module maps them onto an
 fid evaluation and prints the result (it is part of that CLI, so it prints):
 
-    --name/--which_epoch/--checkpoint/--random_init [--conditional_class]  the model (backend.generation.select_model)
+    --name/--which_epoch/--checkpoint/--random_init [--conditional_class]  the model (backend.sampling.select_model)
     --dataset DIR_OR_NAME       a collection folder, or a name under datasets/ (as the original's --dataset)
     --filter_class C            evaluate one class (its records and real statistics)
     --batch_size N, --gpu_ids   generator/Inception batch and device
@@ -37,7 +37,7 @@ def resolve_dataset(dataset: str | None) -> Path:
 def run_generate_evaluate(args: argparse.Namespace) -> int:
     """Evaluate the model backend.generate's flags select; print FID/KID; write output/<name>_fid.json."""
     from backend.device import DeviceError, resolve_device
-    from backend.generation import select_model
+    from backend.sampling import select_model
     from backend.models import CheckpointError
     from fid.evaluation import EvaluationOptions, evaluate_generator
     from fid.inception import load_feature_extractor

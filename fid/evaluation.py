@@ -110,7 +110,7 @@ def evaluate_generator(model, dataset: str | os.PathLike, extractor: FeatureExtr
                        options: EvaluationOptions = EvaluationOptions(), progress: bool = False) -> Evaluation:
     """FID and KID of ``model`` (a backend.models.LoadedModel) against ``dataset`` (a collection folder)."""
     from backend.device import DeviceError
-    from backend.generation import MeshGenerator
+    from backend.sampling import MeshGenerator
 
     started = time.perf_counter()
     if options.mode not in MODES:

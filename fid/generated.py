@@ -2,7 +2,7 @@
 
 Sample j (j = 0 .. n-1) takes the pose (and, for class-conditional models, the class) of pose record j mod N — the
 original walks the training set in order, repeated as often as needed — and its latent from seed + j
-(backend.generation's rule), so the set does not depend on the batch size. Renders are hard textured DIB-R renders,
+(backend.sampling's rule), so the set does not depend on the batch size. Renders are hard textured DIB-R renders,
 scaled orthographic (z0 ignored, as the original), background 0 in [-1, 1] (mid-grey), mapped to [0, 1].
 
 Texture-only and mesh-only FID (§7) need pseudo-ground-truth per training image. That stage does not exist yet; the
@@ -63,7 +63,7 @@ def crop_pose(record, padding: float = CROP_PADDING):
 
 
 def _model_class(model, record) -> int:
-    from backend.generation import class_index_for
+    from backend.sampling import class_index_for
 
     try:
         return class_index_for(model, record.class_name)
@@ -100,7 +100,7 @@ def render_samples(generator, plan: SamplePlan, seed: int, truncation: float = 1
                    resolution: int = INPUT_RESOLUTION) -> Iterator[torch.Tensor]:
     """Yield the generated set in order as (B, 3, resolution, resolution) float32 in [0, 1] (on the CPU).
 
-    generator: a backend.generation.MeshGenerator; sample j uses seed + j.
+    generator: a backend.sampling.MeshGenerator; sample j uses seed + j.
     """
     from backend.render import Pose, render_textured
 

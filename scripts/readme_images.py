@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from PIL import Image
 
-    from backend.generation import MeshGenerator
+    from backend.sampling import MeshGenerator
     from backend.models import default_model, load_model
     from backend.render import Pose, viewpoint_quaternion
     from backend.render.preview import render_preview_tiles, tile_grid

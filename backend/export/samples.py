@@ -20,7 +20,7 @@ LATENTS_NAME = "latents.npy"
 
 
 class MeshSample(Protocol):
-    """What :func:`export_samples` reads from each mesh (``backend.generation.GeneratedMesh`` fits)."""
+    """What :func:`export_samples` reads from each mesh (``backend.sampling.GeneratedMesh`` fits)."""
 
     vertices: np.ndarray
     texture: np.ndarray

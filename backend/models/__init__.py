@@ -19,12 +19,12 @@ from .errors import CheckpointError
 from .folding import FoldedGenerator, fold_generator
 from .generator import Generator
 from .latents import truncated_normal
-from .loaded import PRECISIONS, LoadedModel, default_model, random_init_model, set_precision
+from .loaded import PRECISIONS, LoadedModel, default_model, random_init_model, set_precision, weights_fingerprint
 from .symmetry import average_poles, mirror_half_width
 
 __all__ = [
     "ALL_CLASSES", "CheckpointError", "FoldedGenerator", "Generator", "GeneratorConfig", "LoadedModel",
     "PRECISIONS", "PRESETS", "average_poles", "class_names_for", "default_model", "ema_decay", "fold_generator",
     "load_model", "mirror_half_width", "random_init_model", "resolve_config", "save_model", "set_precision",
-    "truncated_normal", "update_ema",
+    "truncated_normal", "update_ema", "weights_fingerprint",
 ]

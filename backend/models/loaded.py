@@ -1,6 +1,7 @@
 """A generator ready for inference plus what is known about it (``LoadedModel``), and untrained models."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,14 @@ def default_model() -> LoadedModel:
         model.source = f"default:{card.get('name', DEFAULT_MODEL_FILE.stem)}"
         return model
     return random_init_model("small", seed=0)
+
+
+def weights_fingerprint(loaded) -> str:
+    """16 hex digits of a SHA-256 over the inference weights (names, dtypes, shapes, bytes): equal fingerprints
+    mean equal latents give equal meshes, so saved looks can tell whether a server has the model that made them."""
+    digest = hashlib.sha256()
+    for key, tensor in loaded.generator.state_dict().items():
+        data = tensor.detach().cpu().contiguous()
+        digest.update(f"{key}:{data.dtype}:{tuple(data.shape)};".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]

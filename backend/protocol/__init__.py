@@ -3,7 +3,7 @@
 This package is the single definition of the protocol described in ``docs/protocol.md``. The Blender
 add-on gets a verbatim copy (made by ``build_addon.py``), so everything inside uses relative imports.
 """
-from .client import Client, GenerateStream, MeshResult, ModelInfo, Progress, ServerInfo, Topology, parse_info
+from .connection import Client, GenerateStream, MeshResult, ModelInfo, Progress, ServerInfo, Topology, parse_info
 from .constants import (
     CLASS_WEIGHT_TOLERANCE, DEFAULT_ADDRESS, DEFAULT_HOST, DEFAULT_PORT, MAX_ARRAYS, MAX_COUNT, MAX_HEADER_BYTES,
     MAX_ID_LENGTH, MAX_IN_FLIGHT_PER_CLIENT, MAX_LATENT_ABS, MAX_LATENT_DIM, MAX_NDIM, MAX_REPLY_BYTES,

@@ -95,7 +95,7 @@ def save_preview_grid(path: str | Path, vertices: torch.Tensor, textures: torch.
 
 
 def save_generated_preview(path: str | Path, meshes: Sequence, template, seed: int = 0, **kwargs) -> Path:
-    """``save_preview_grid`` for ``backend.generation.GeneratedMesh`` items (vertices (V, 3) float32,
+    """``save_preview_grid`` for ``backend.sampling.GeneratedMesh`` items (vertices (V, 3) float32,
     texture (T, T, 3) uint8)."""
     if not meshes:
         raise ValueError("no meshes to preview")

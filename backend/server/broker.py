@@ -33,7 +33,7 @@ from backend.protocol import (
 
 from . import internal
 from .config import ServerConfig
-from .models import model_specs
+from .model_registry import model_specs
 from .scheduler import Batch, Job, Scheduler
 from .security import check_bind_policy, enable_curve
 from .worker import WorkerConfig

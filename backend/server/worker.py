@@ -21,7 +21,7 @@ import zmq
 from backend.protocol import ErrorCode, decode_message, encode_message
 
 from . import internal
-from .models import ModelSpec, describe_model, downsample_texture, load_spec, topology_arrays
+from .model_registry import ModelSpec, describe_model, downsample_texture, load_spec, topology_arrays
 
 log = logging.getLogger("gan3d.server.worker")
 
@@ -71,7 +71,7 @@ class Worker:
     """Holds one MeshGenerator per model and turns ``w.batch`` messages into ``w.mesh`` messages."""
 
     def __init__(self, config: WorkerConfig, socket: zmq.Socket):
-        from backend.generation import MeshGenerator
+        from backend.sampling import MeshGenerator
         from backend.models import set_precision
         self.config = config
         self.socket = socket
@@ -107,7 +107,7 @@ class Worker:
         seed); with a ``weights_row``, their class vectors from ``arrays["class_weights"]``.
         """
         import torch
-        from backend.generation import texture_to_uint8
+        from backend.sampling import texture_to_uint8
         arrays = arrays or {}
         generator = self.generators[header["model"]]
         segments = header["segments"]
@@ -124,7 +124,7 @@ class Worker:
             items.extend((k, seg["start"] + i, None if explicit else seg["seed"] + i) for i in range(seg["count"]))
         z = torch.cat(latents)
         if any(not isinstance(c, int) for c in classes):   # class vectors: every row of the batch as weights
-            from backend.generation import class_weight_rows
+            from backend.sampling import class_weight_rows
             classes = class_weight_rows(classes, generator.model.config.n_classes)
         chunk, pos = len(items), 0
         while pos < len(items):

@@ -203,7 +203,7 @@ def _seed_latent(seed: int, truncation: float) -> np.ndarray:
 
 def test_every_object_stores_its_exact_latent_and_the_model_fingerprint(run):
     from backend.models import random_init_model
-    from backend.server.models import weights_fingerprint
+    from backend.models import weights_fingerprint
 
     objects = _facts(run, "stored_latents")["objects"]
     assert len(objects) >= 10

@@ -43,7 +43,7 @@ def test_extension_manifest_bundles_pyzmq_for_its_platform(built, platform, mark
     assert len(wheels) == 2 and all(marker in w and "pyzmq-27.3.0" in w for w in wheels)
     assert {w.split("-")[2] for w in wheels} == {"cp311", "cp312"}  # Blender 4.2-5.0 and 5.1+ (abi3)
     assert all(w.removeprefix("./") in names for w in wheels)
-    assert "protocol/client.py" in names and "__init__.py" in names
+    assert "protocol/connection.py" in names and "__init__.py" in names
     assert not any("__pycache__" in n or n.startswith("_vendor") for n in names)
 
 

@@ -15,7 +15,7 @@ from fid.real import open_collection
 
 @pytest.fixture(scope="module")
 def small_generator():
-    from backend.generation import MeshGenerator
+    from backend.sampling import MeshGenerator
     from backend.models import random_init_model
 
     return MeshGenerator(random_init_model("small", seed=0))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from backend.device import DeviceError, resolve_device
-from backend.generation import GeneratedMesh, MeshGenerator, class_index_for, texture_to_uint8
+from backend.sampling import GeneratedMesh, MeshGenerator, class_index_for, texture_to_uint8
 from backend.models import PRESETS, Generator, LoadedModel, fold_generator, random_init_model, truncated_normal
 
 

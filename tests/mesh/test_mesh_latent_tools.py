@@ -11,7 +11,7 @@ from backend.generate import main
 from backend.models import random_init_model, truncated_normal
 from backend.protocol import (Look, blend_class_weights, blend_fractions, one_hot, save_look, slerp,
                               variation_latents)
-from backend.server.models import weights_fingerprint
+from backend.models import weights_fingerprint
 
 BASE = ["--random_init", "small", "--gpu_ids", "-1", "--batch_size", "4"]
 

@@ -88,6 +88,6 @@ def small_server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference_generator():
     """The same untrained model, run in-process, to compare server output with."""
-    from backend.generation import MeshGenerator
+    from backend.sampling import MeshGenerator
     from backend.models import random_init_model
     return MeshGenerator(random_init_model("small", seed=0), device="cpu")

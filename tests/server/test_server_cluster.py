@@ -14,7 +14,7 @@ import pytest
 import trimesh
 from PIL import Image
 
-from backend.client import AuthenticationFailed, Client, ServerError, ServerUnavailable, load_client_keys
+from backend.protocol import AuthenticationFailed, Client, ServerError, ServerUnavailable, load_client_keys
 from backend.protocol import ErrorCode
 
 from .conftest import REPO, start_server
@@ -184,7 +184,7 @@ def test_cli_errors_are_one_line(tmp_path):
 def test_serves_a_class_conditional_checkpoint(tmp_path):
     import dataclasses
 
-    from backend.generation import MeshGenerator
+    from backend.sampling import MeshGenerator
     from backend.models import PRESETS, load_model, save_model
     from backend.models.loaded import build_generator
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import zmq
 
-from backend.client import Client, MeshResult, Progress, ServerError
+from backend.protocol import Client, MeshResult, Progress, ServerError
 from backend.mesh import uv_sphere
 from backend.protocol import (
     MAX_COUNT, MAX_IN_FLIGHT_PER_CLIENT, PROTOCOL_TAG, ErrorCode, Op, ProtocolError, Reply, decode_message,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from backend.client import Client, ServerError
+from backend.protocol import Client, ServerError
 from backend.protocol import (
     MAX_LATENT_ABS, PROTOCOL_TAG, ErrorCode, GenerateRequest, Op, ProtocolError, Reply, decode_message,
     encode_message, parse_request, resolve_generate,
@@ -114,14 +114,14 @@ def test_explicit_latents_reproduce_the_seeded_meshes_exactly(server):
         np.testing.assert_array_equal(b.latent, a.latent)
         assert b.seed is None and a.seed is not None
     from backend.models import random_init_model
-    from backend.server.models import weights_fingerprint
+    from backend.models import weights_fingerprint
     fingerprints = {m.name: m.fingerprint for m in info.models}
     assert fingerprints["random-small"] == weights_fingerprint(random_init_model("small", seed=0))
     assert len(set(fingerprints.values())) == 2
 
 
 def test_class_vectors_blend_classes_and_one_hot_rows_are_the_class(server, conditional_model):
-    from backend.generation import MeshGenerator
+    from backend.sampling import MeshGenerator
     from backend.models import load_model
 
     reference = MeshGenerator(load_model(conditional_model))

@@ -10,7 +10,7 @@ Importing this package imports neither bpy (only the worker processes do) nor to
 from .car import BODY_TYPES, PART_NAMES, CarMesh, build_car
 from .check import ConsistencyReport, check_consistency
 from .config import BACKGROUNDS, SynthConfig
-from .generate import SynthError, SynthResult, synthesize
+from .run import SynthError, SynthResult, synthesize
 from .mesh_io import read_car_obj, write_car_obj
 
 __all__ = ["BACKGROUNDS", "BODY_TYPES", "PART_NAMES", "CarMesh", "ConsistencyReport", "SynthConfig", "SynthError",

@@ -1,6 +1,6 @@
 """Code that runs inside a Blender worker process: renders one item and writes its files.
 
-The orchestrator (:mod:`training.synth.generate`) starts workers with the ``spawn`` method and calls
+The orchestrator (:mod:`training.synth.run`) starts workers with the ``spawn`` method and calls
 :func:`init_worker` once, then :func:`render_item` per item. Every file is written to a temporary name
 and renamed; the item's metadata file is written last, so an item counts as done only when complete.
 """

@@ -81,20 +81,10 @@ def texture_sizes(native: int) -> list[int]:
     return sizes
 
 
-def weights_fingerprint(loaded) -> str:
-    """16 hex digits of a SHA-256 over the inference weights (names, dtypes, shapes, bytes): equal fingerprints
-    mean equal latents give equal meshes, so saved looks can tell whether a server has the model that made them."""
-    import torch
-    digest = hashlib.sha256()
-    for key, tensor in loaded.generator.state_dict().items():
-        data = tensor.detach().cpu().contiguous()
-        digest.update(f"{key}:{data.dtype}:{tuple(data.shape)};".encode())
-        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 def describe_model(name: str, loaded) -> dict[str, Any]:
     """The ``info.models`` entry of a LoadedModel (JSON-able)."""
+    from backend import models
+
     config = loaded.config
     conditional = loaded.conditional
     return {
@@ -108,7 +98,7 @@ def describe_model(name: str, loaded) -> dict[str, Any]:
         "provenance": loaded.provenance,
         "source": loaded.source,
         "config": config.to_dict(),
-        "fingerprint": weights_fingerprint(loaded),
+        "fingerprint": models.weights_fingerprint(loaded),
     }
 
 
