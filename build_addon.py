@@ -1,7 +1,7 @@
 """Build the gan3d Blender add-on zips into dist/.
 
     .venv/bin/python build_addon.py                       # every platform + the legacy zip
-    .venv/bin/python build_addon.py --platforms linux-x64 --no-legacy
+    .venv/bin/python build_addon.py --platforms linux-x64 --no_legacy
 
 Writes
   * ``dist/gan3d-<version>-<platform>.zip``: Blender 4.2+ extensions, one per platform (``--split-platforms``),
@@ -245,21 +245,30 @@ def build(output: pathlib.Path, cache: pathlib.Path, platforms=ALL_PLATFORMS, le
     return written
 
 
+def build_parser() -> argparse.ArgumentParser:
+    from backend.cli import add_flag  # torch-free: the project's one flag style (snake_case, dashed aliases)
+
+    parser = argparse.ArgumentParser(prog="python build_addon.py",
+                                     description="Build the gan3d Blender add-on zips (extension + legacy).")
+    add_flag(parser, "--output", type=pathlib.Path, default=ROOT / "dist", help="folder for the zips")
+    add_flag(parser, "--wheel_cache", type=pathlib.Path, default=ROOT / "build" / "wheels",
+             help="where downloaded pyzmq wheels are kept")
+    add_flag(parser, "--platforms", default=",".join(ALL_PLATFORMS),
+             help=f"comma-separated Blender platforms (default: {','.join(ALL_PLATFORMS)})")
+    add_flag(parser, "--no_legacy", action="store_true", help="skip the legacy (Blender 3.x–4.1) zip")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the gan3d Blender add-on zips (extension + legacy).")
-    parser.add_argument("--output", type=pathlib.Path, default=ROOT / "dist", help="folder for the zips")
-    parser.add_argument("--wheel-cache", type=pathlib.Path, default=ROOT / "build" / "wheels",
-                        help="where downloaded pyzmq wheels are kept")
-    parser.add_argument("--platforms", default=",".join(ALL_PLATFORMS),
-                        help=f"comma-separated Blender platforms (default: {','.join(ALL_PLATFORMS)})")
-    parser.add_argument("--no-legacy", action="store_true", help="skip the legacy (Blender 3.x–4.1) zip")
-    args = parser.parse_args(argv)
-    try:
-        written = build(args.output, args.wheel_cache, tuple(p for p in args.platforms.split(",") if p),
-                        legacy=not args.no_legacy)
-    except BuildError as exc:
-        print(f"build_addon: error: {exc}", file=sys.stderr)
-        return 1
+    from backend.cli import run_cli
+
+    args = build_parser().parse_args(argv)
+    return run_cli(lambda: _main(args), (BuildError,))
+
+
+def _main(args: argparse.Namespace) -> int:
+    written = build(args.output, args.wheel_cache, tuple(p for p in args.platforms.split(",") if p),
+                    legacy=not args.no_legacy)
     for path in written:
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} "
               f"({path.stat().st_size / 1e6:.1f} MB)")

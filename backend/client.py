@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backend.cli import run_with_one_line_errors
+from backend.cli import add_flag, run_cli
 from backend.protocol import DEFAULT_ADDRESS, Client, ClientError, ProtocolError, load_client_keys
 
 
@@ -34,27 +34,28 @@ class _Sample:
     latent: np.ndarray
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m backend.client", description="Talk to a gan3d server.")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--address", default=DEFAULT_ADDRESS, help="server address (default %(default)s)")
-    common.add_argument("--keys", metavar="DIR", help="CurveZMQ keys folder (server.key + client.key_secret)")
-    common.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each reply (default 60)")
-    common.add_argument("--retries", type=int, default=3, help="resends before giving up (default 3)")
+    add_flag(common, "--address", default=DEFAULT_ADDRESS, help="server address (default %(default)s)")
+    add_flag(common, "--keys", metavar="DIR", help="CurveZMQ keys folder (server.key + client.key_secret)")
+    add_flag(common, "--timeout", type=float, default=60.0, help="seconds to wait for each reply (default 60)")
+    add_flag(common, "--retries", type=int, default=3, help="resends before giving up (default 3)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("ping", parents=[common], help="check that a server answers")
     commands.add_parser("info", parents=[common], help="print the server's models and devices as JSON")
     gen = commands.add_parser("generate", parents=[common], help="generate meshes and export them")
-    gen.add_argument("--count", type=int, default=8, help="number of meshes (default 8)")
-    gen.add_argument("--seed", type=int, default=0, help="mesh j uses seed + j (default 0)")
-    gen.add_argument("--model", help="model name from `info` (default: the server's default)")
-    gen.add_argument("--class", dest="class_", help="class name or index of a class-conditional model")
-    gen.add_argument("--truncation", type=float, default=1.0, help="truncated-normal sigma (default 1.0)")
-    gen.add_argument("--texture_size", type=int, help="texture size (one of the model's texture_sizes)")
-    gen.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    gen.add_argument("--format", choices=("obj", "glb"), default="obj", help="obj (default) or glb")
-    gen.add_argument("--target_length", type=float, metavar="M", help="scale each mesh so its longest horizontal side (a car: front to back) is M metres")
-    gen.add_argument("--origin", choices=("object", "bottom"), default="object")
+    add_flag(gen, "--count", type=int, default=8, help="number of meshes (default 8)")
+    add_flag(gen, "--seed", type=int, default=0, help="mesh j uses seed + j (default 0)")
+    add_flag(gen, "--model", help="model name from `info` (default: the server's default)")
+    add_flag(gen, "--class", dest="class_", help="class name or index of a class-conditional model")
+    add_flag(gen, "--truncation", type=float, default=1.0, help="truncated-normal sigma (default 1.0)")
+    add_flag(gen, "--texture_size", type=int, help="texture size (one of the model's texture_sizes)")
+    add_flag(gen, "--out", required=True, metavar="DIR", help="output folder")
+    add_flag(gen, "--format", choices=("obj", "glb"), default="obj", help="obj (default) or glb")
+    add_flag(gen, "--target_length", type=float, metavar="M",
+             help="scale each mesh so its longest horizontal side (a car: front to back) is M metres")
+    add_flag(gen, "--origin", choices=("object", "bottom"), default="object")
     return parser
 
 
@@ -91,8 +92,8 @@ def _generate(client: Client, args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    return run_with_one_line_errors(lambda: _run(args), (ClientError, ProtocolError, ValueError, KeyError, OSError))
+    args = build_parser().parse_args(argv)
+    return run_cli(lambda: _run(args), (ClientError, ProtocolError, KeyError))
 
 
 def _run(args: argparse.Namespace) -> None:

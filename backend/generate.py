@@ -16,93 +16,80 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import torch
 from tqdm import tqdm
 
-from .cli import run_with_one_line_errors
-from .device import DeviceError, resolve_device
+from .cli import add_device_argument, add_flag, device_from_args, run_cli
 from .export import FORMATS, ORIGINS, export_samples
-from .sampling import CHECKPOINT_ROOT, MeshGenerator, select_model
 from .latent_tools import blend_plan, resolve_point, same_view_poses, variation_plan
-from .models import PRECISIONS, PRESETS, CheckpointError, set_precision
+from .model_choice import add_model_arguments, model_from_args, model_label
+from .models import PRECISIONS, CheckpointError, set_precision
 from .render.preview import save_generated_preview
+from .sampling import MeshGenerator
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m backend.generate",
         description="Generate textured 3D meshes and export them as OBJ/MTL/PNG or GLB "
-                    "(drop-in for the original run_generation.py --export_sample).")
+                    "(drop-in for the original run_generation.py --export_sample).",
+        epilog="Flags are the original's snake_case; dashed spellings (--how-many) work too. Exit status: 0 ok, "
+               "1 error (one line on stderr), 2 bad command line.")
     model = parser.add_argument_group("model (precedence: --checkpoint, then --random_init, then --name; "
                                       "none of them: the embedded default model)")
-    model.add_argument("--name", help=f"experiment name: loads {CHECKPOINT_ROOT}/NAME/checkpoint_<which_epoch>.pth "
-                                      "and writes to output/NAME/")
-    model.add_argument("--which_epoch", default="latest",
-                       help="'latest', 'best' or an epoch number (default: latest)")
-    model.add_argument("--checkpoint", metavar="PATH",
-                       help="an official checkpoint .pth or a project .safetensors file")
-    model.add_argument("--checkpoints_dir", default=CHECKPOINT_ROOT, metavar="DIR",
-                       help=f"where --name looks (default: {CHECKPOINT_ROOT})")
-    model.add_argument("--random_init", choices=sorted(PRESETS), metavar="CONFIG",
-                       help=f"use an UNTRAINED generator of this config ({', '.join(sorted(PRESETS))}); "
-                            "for tests and benchmarks only")
-    model.add_argument("--dataset", help="dataset of the model (recorded in samples.json; a collection folder on disk "
-                                         "gives the preview grid its object-frame poses)")
-    model.add_argument("--conditional_class", action="store_true",
-                       help="the model is class-conditional (with --random_init: build a 13-class model)")
+    add_model_arguments(model)
+    add_flag(model, "--dataset", help="dataset of the model: a collection folder or a name under datasets/ (recorded "
+                                      "in samples.json; a collection on disk gives the preview grid its poses and is "
+                                      "what --evaluate compares against)")
 
     sampling = parser.add_argument_group("sampling")
-    sampling.add_argument("--how_many", type=int, default=None,
-                          help="number of meshes (default or -1: --batch_size, as in the original; "
-                               "with --latents: all of them)")
-    sampling.add_argument("--batch_size", type=int, default=8, help="meshes per forward pass (default: 8)")
-    sampling.add_argument("--seed", type=int, default=0, help="mesh j uses seed + j (default: 0)")
-    sampling.add_argument("--truncation", "--truncation_sigma", dest="truncation", type=float, default=1.0,
-                          metavar="SIGMA", help="truncated-normal latent: resample |z_i| > SIGMA "
-                                                "(default 1.0 = the paper; -1 = auto = 1.0; 1000 disables)")
-    sampling.add_argument("--filter_class", metavar="CLASS",
-                          help="class name or index for a class-conditional model (default: a random class "
-                               "per mesh, drawn from its seed)")
-    sampling.add_argument("--latents", metavar="FILE.npy",
-                          help="generate from these latent vectors, shape (N, latent_dim) float")
+    add_flag(sampling, "--how_many", type=int, default=None,
+             help="number of meshes (default or -1: --batch_size, as in the original; with --latents: all of them)")
+    add_flag(sampling, "--batch_size", type=int, default=8, help="meshes per forward pass (default: 8)")
+    add_flag(sampling, "--seed", type=int, default=0, help="mesh j uses seed + j (default: 0)")
+    add_flag(sampling, "--truncation", "--truncation_sigma", dest="truncation", type=float, default=1.0,
+             metavar="SIGMA", help="truncated-normal latent: resample |z_i| > SIGMA "
+                                   "(default 1.0 = the paper; -1 = auto = 1.0; 1000 disables)")
+    add_flag(sampling, "--filter_class", metavar="CLASS",
+             help="class name or index for a class-conditional model (default: a random class per mesh, drawn from "
+                  "its seed)")
+    add_flag(sampling, "--latents", metavar="FILE.npy",
+             help="generate from these latent vectors, shape (N, latent_dim) float")
+    add_flag(sampling, "--precision", choices=sorted(PRECISIONS), default="fp32",
+             help="compute precision: fp32 (default, exact) or bf16 (about 2x faster on CPUs with AVX512-BF16, "
+                  "texture values differ slightly; see docs/models.md)")
+    add_device_argument(sampling)
     tools = parser.add_argument_group("latent tools (docs/generate.md): a CAR is a seed, a latent .npy file "
                                       "(latent_dim,) or a look .json file saved by the Blender add-on")
-    tools.add_argument("--variations_of", metavar="CAR",
-                       help="--how_many cars near CAR: its latent moved towards fresh samples (from --seed, --seed+1, "
-                            "...) by --strength; the class is kept")
-    tools.add_argument("--strength", type=float, default=0.3,
-                       help="how far variations move, 0 (the same car) to 1 (unrelated cars) (default: 0.3)")
-    tools.add_argument("--interpolate", nargs=2, metavar=("CAR_A", "CAR_B"),
-                       help="a blend: CAR_A, --steps in-betweens (spherical interpolation of the latents, class "
-                            "vectors interpolated) and CAR_B, in that order")
-    tools.add_argument("--steps", type=int, default=6, help="in-betweens of --interpolate (default: 6)")
-    sampling.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32",
-                          help="compute precision: fp32 (default, exact) or bf16 (about 2x faster on CPUs with "
-                               "AVX512-BF16, texture values differ slightly; see docs/models.md)")
-    sampling.add_argument("--gpu_ids", default="auto",
-                          help="'auto' (CUDA if available), '-1' for the CPU, or GPU ids such as '0' "
-                               "(the first id is used) (default: auto)")
+    add_flag(tools, "--variations_of", metavar="CAR",
+             help="--how_many cars near CAR: its latent moved towards fresh samples (from --seed, --seed+1, ...) by "
+                  "--strength; the class is kept")
+    add_flag(tools, "--strength", type=float, default=0.3,
+             help="how far variations move, 0 (the same car) to 1 (unrelated cars) (default: 0.3)")
+    add_flag(tools, "--interpolate", nargs=2, metavar=("CAR_A", "CAR_B"),
+             help="a blend: CAR_A, --steps in-betweens (spherical interpolation of the latents, class vectors "
+                  "interpolated) and CAR_B, in that order")
+    add_flag(tools, "--steps", type=int, default=6, help="in-betweens of --interpolate (default: 6)")
 
     output = parser.add_argument_group("output")
-    output.add_argument("--out", metavar="DIR", help="output folder (default: output/NAME)")
-    output.add_argument("--format", choices=FORMATS, default="obj", help="obj (OBJ+MTL+PNG, default) or glb")
-    output.add_argument("--target_length", type=float, metavar="M",
-                        help="scale each mesh so its longest horizontal side (a car: front to back) is M metres "
-                             "(default: model units, ~[-1, 1])")
-    output.add_argument("--origin", choices=ORIGINS, default="object",
-                        help="'object' keeps the model's origin; 'bottom' puts it at the bottom centre")
-    output.add_argument("--preview_max", type=int, default=64, metavar="N",
-                        help="render the first N meshes into the preview grid OUT.png next to the output folder "
-                             "(default: 64; 0: no preview)")
-    output.add_argument("--export_sample", action="store_true",
-                        help="accepted for compatibility: exporting is what this command does")
-    output.add_argument("--num_workers", type=int, default=4, help="accepted for compatibility (unused)")
+    add_flag(output, "--out", metavar="DIR", help="output folder (default: output/NAME)")
+    add_flag(output, "--format", choices=FORMATS, default="obj", help="obj (OBJ+MTL+PNG, default) or glb")
+    add_flag(output, "--target_length", type=float, metavar="M",
+             help="scale each mesh so its longest horizontal side (a car: front to back) is M metres "
+                  "(default: model units, ~[-1, 1])")
+    add_flag(output, "--origin", choices=ORIGINS, default="object",
+             help="'object' keeps the model's origin; 'bottom' puts it at the bottom centre")
+    add_flag(output, "--preview_max", type=int, default=64, metavar="N",
+             help="render the first N meshes into the preview grid OUT.png next to the output folder "
+                  "(default: 64; 0: no preview)")
+    add_flag(output, "--export_sample", action="store_true",
+             help="accepted for compatibility: exporting is what this command does")
+    add_flag(output, "--num_workers", type=int, default=4, help="accepted for compatibility (unused)")
 
     evaluation = parser.add_argument_group("evaluation")
-    evaluation.add_argument("--evaluate", action="store_true",
-                            help="compute FID and KID against --dataset (a collection folder or a name under "
-                                 "datasets/) instead of exporting, as the original; --how_many = number of samples "
-                                 "(default: as many as real images); see docs/fid.md")
+    add_flag(evaluation, "--evaluate", action="store_true",
+             help="compute FID and KID against --dataset (a collection folder or a name under datasets/) instead of "
+                  "exporting, as the original; --how_many = number of samples (default: as many as real images); "
+                  "see docs/fid.md")
     return parser
 
 
@@ -168,12 +155,6 @@ def _dataset_preview_poses(dataset: "str | None", count: int, seed: int):
     return Pose.stack([crop_pose(posed[i]) for i in chosen]).without_perspective(), f"poses of {folder}"
 
 
-def _is_gpu_id_list(spec: str) -> bool:
-    """True for the original project's ``--gpu_ids`` form ("0", "0,1,2,3")."""
-    parts = [part.strip() for part in str(spec).split(",") if part.strip()]
-    return bool(parts) and all(part.isdigit() for part in parts)
-
-
 def _warn(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -191,14 +172,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch_size must be at least 1, got {args.batch_size}")
     if args.preview_max < 0:
         raise ValueError(f"--preview_max must be 0 (no preview) or more, got {args.preview_max}")
-    try:
-        device = resolve_device(args.gpu_ids)              # fail fast, before loading anything
-    except DeviceError as error:
-        # The original README's commands say `--gpu_ids 0`; on a machine without CUDA they still run, on the CPU.
-        if not _is_gpu_id_list(args.gpu_ids) or torch.cuda.is_available():
-            raise
-        _warn(f"WARNING: {error}; running on the CPU instead")
-        device = torch.device("cpu")
+    device = device_from_args(args)                        # fail fast, before loading anything
     tools = [flag for flag, on in (("--variations_of", args.variations_of), ("--interpolate", args.interpolate),
                                    ("--latents", args.latents)) if on]
     if len(tools) > 1:
@@ -206,9 +180,7 @@ def run(args: argparse.Namespace) -> int:
     if args.interpolate and args.how_many is not None:
         raise ValueError("--how_many does not apply to --interpolate: it writes --steps + 2 meshes (set --steps)")
     latents = _load_latents(args.latents) if args.latents else None
-    model = select_model(checkpoint=args.checkpoint, name=None if args.checkpoint else args.name,
-                         which_epoch=args.which_epoch, random_init=None if args.checkpoint else args.random_init,
-                         conditional=args.conditional_class, checkpoint_root=args.checkpoints_dir)
+    model = model_from_args(args)
     set_precision(model, args.precision)
     if model.untrained:
         _warn(f"WARNING: the generator is UNTRAINED ({model.source}): random weights, the meshes are noise "
@@ -241,9 +213,7 @@ def run(args: argparse.Namespace) -> int:
     meshes = generator.generate(count, seed=args.seed, class_index=class_choice, truncation=truncation,
                                 batch_size=args.batch_size, latents=latents,
                                 class_weights=class_weights)      # validates before any work
-    name = args.name or (Path(args.checkpoint).stem if args.checkpoint else
-                         f"random_{args.random_init}" if args.random_init else "default")
-    out_dir = Path(args.out) if args.out else Path("output") / name
+    out_dir = Path(args.out) if args.out else Path("output") / model_label(args)
     total = len(latents) if latents is not None and count is None else count
     metadata = {"model": model.source, "untrained": model.untrained, "config": model.config.to_dict(),
                 "class_names": list(model.class_names), "dataset": args.dataset, "seed": args.seed}
@@ -268,7 +238,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: "list[str] | None" = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_with_one_line_errors(lambda: run(args), (CheckpointError, DeviceError, ValueError, OSError))
+    from fid.errors import FIDError  # --evaluate hands over to the fid package
+
+    return run_cli(lambda: run(args), (CheckpointError, FIDError))
 
 
 if __name__ == "__main__":

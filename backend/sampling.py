@@ -22,9 +22,7 @@ Latent tools (numpy helpers shared with the add-on, from ``backend.protocol.late
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
@@ -33,8 +31,7 @@ from torch import Tensor
 
 from .device import resolve_device
 from .mesh import MeshTemplate, displacement_to_vertices, uv_sphere
-from .models import (ALL_CLASSES, PRESETS, CheckpointError, LoadedModel, default_model, load_model, random_init_model,
-                     truncated_normal)
+from .models import LoadedModel, truncated_normal
 from .protocol.latents import (LatentError, blend_class_weights, blend_fractions, blend_latents,  # noqa: F401
                                check_class_weights, check_latents, one_hot, single_class, slerp, variation_latents)
 
@@ -110,69 +107,6 @@ def class_weight_rows(classes: Sequence, n_classes: int) -> Tensor:
             row = torch.as_tensor(c, dtype=torch.float32).reshape(n_classes)
         rows.append(row)
     return torch.stack(rows) if rows else torch.zeros(0, n_classes)
-
-
-CHECKPOINT_ROOT = "checkpoints_gan"
-CHECKPOINT_SUFFIXES = (".pth", ".safetensors")
-
-
-def checkpoint_path_for_name(name: str, which_epoch: "str | int" = "latest",
-                             root: "str | Path" = CHECKPOINT_ROOT) -> Path:
-    """Where the original project keeps a run's generator: ``root/NAME/checkpoint_<which_epoch>.pth``
-    (which_epoch: "latest", "best" or an epoch number).
-
-    A project-format ``checkpoint_<which_epoch>.safetensors`` in the same folder is accepted too (the .pth wins).
-    Raises CheckpointError (one line, saying where it looked and what to do) when neither exists.
-    """
-    if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise CheckpointError(f"invalid experiment name {name!r}: use the folder name under {root}/")
-    epoch = str(which_epoch)
-    if epoch not in ("latest", "best") and not epoch.isdigit():
-        raise CheckpointError(f"--which_epoch must be 'latest', 'best' or an epoch number, got {which_epoch!r}")
-    folder = Path(root) / name
-    candidates = [folder / f"checkpoint_{epoch}{suffix}" for suffix in CHECKPOINT_SUFFIXES]
-    for path in candidates:
-        if path.is_file():
-            return path
-    found = sorted(p.name for p in folder.glob("checkpoint_*")) if folder.is_dir() else []
-    hint = (f"that folder has {', '.join(found)}" if found else
-            "unpack the released checkpoints at the repository root, or pass --checkpoint PATH "
-            "(or --random_init small for an untrained test model)")
-    raise CheckpointError(f"no checkpoint found: {candidates[0]} does not exist; {hint}")
-
-
-def select_model(checkpoint: "str | Path | None" = None, name: "str | None" = None,
-                 which_epoch: "str | int" = "latest", random_init: "str | None" = None,
-                 conditional: bool = False, checkpoint_root: "str | Path" = CHECKPOINT_ROOT,
-                 seed: int = 0) -> LoadedModel:
-    """The model a generation request asks for, in order of precedence:
-
-    checkpoint: an official ``.pth`` or project ``.safetensors`` file;
-    name (+ which_epoch): ``checkpoint_root/NAME/checkpoint_<which_epoch>.pth`` as in the original project;
-    random_init: a preset name ("paper", "small"): an UNTRAINED generator (13 classes if ``conditional``);
-    none of them: the embedded default model (``backend.models.default_model``).
-    conditional: the original ``--conditional_class`` flag; a loaded checkpoint must then be class-conditional.
-    Raises CheckpointError / ValueError with one-line messages.
-    """
-    if checkpoint is not None and random_init is not None:
-        raise ValueError("choose either a checkpoint or --random_init, not both")
-    if random_init is not None:
-        if random_init not in PRESETS:
-            raise ValueError(f"unknown --random_init config {random_init!r}; choose one of {', '.join(PRESETS)}")
-        if not conditional or PRESETS[random_init].conditional:
-            return random_init_model(random_init, seed=seed)
-        model = random_init_model(dataclasses.replace(PRESETS[random_init], n_classes=len(ALL_CLASSES)), seed=seed)
-        model.source = f"random_init:{random_init}+{len(ALL_CLASSES)}classes"
-        return model
-    if checkpoint is not None:
-        model = load_model(checkpoint)
-    elif name is not None:
-        model = load_model(checkpoint_path_for_name(name, which_epoch, checkpoint_root))
-    else:
-        model = default_model()
-    if conditional and not model.conditional:
-        raise ValueError(f"--conditional_class was given but {model.source} is an unconditional model")
-    return model
 
 
 class MeshGenerator:

@@ -62,7 +62,8 @@ def _fid_methods() -> dict:
 
 
 def main(include_microbenchmarks: bool = True) -> dict:
-    from fid.evaluation import EvaluationOptions, evaluate_generator, load_generator_model
+    from backend.model_choice import select_model
+    from fid.evaluation import EvaluationOptions, evaluate_generator
     from fid.inception import load_feature_extractor
     from fid.real import real_statistics
     from fid.statistics import FeatureStatistics, fid_from_statistics, kernel_inception_distance
@@ -87,7 +88,7 @@ def main(include_microbenchmarks: bool = True) -> dict:
         start = time.perf_counter()
         real = real_statistics(testbed, extractor, cache_dir=cache, batch_size=16)
         real_s = time.perf_counter() - start
-        model = load_generator_model(None, "small")
+        model = select_model(random_init="small")
         options = EvaluationOptions(num_samples=n, batch_size=16, cache_dir=cache)
         start = time.perf_counter()
         evaluation = evaluate_generator(model, testbed, extractor, options)

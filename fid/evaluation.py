@@ -1,6 +1,6 @@
 """A full FID/KID evaluation of a generator against a dataset (protocol of §7).
 
-    model = load_generator_model(checkpoint, random_init=None)
+    model = select_model(checkpoint=path)            # backend.model_choice (or random_init="small")
     evaluation = evaluate_generator(model, dataset_dir, load_feature_extractor("tf"), EvaluationOptions())
     evaluation.result.fid, evaluation.result.kid, evaluation.to_dict()
 
@@ -69,22 +69,6 @@ class Evaluation:
         out["options"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in out["options"].items()}
         return {"fid": self.result.fid, "kid": self.result.kid, "kid_std": self.result.kid_std,
                 "num_real": self.result.num_a, "num_generated": self.result.num_b, **out}
-
-
-def load_generator_model(checkpoint: str | os.PathLike | None, random_init: str | None = None, seed: int = 0):
-    """A LoadedModel from a checkpoint, or an untrained one of preset ``random_init``; FIDError on failure."""
-    from backend.models import PRESETS, CheckpointError, load_model, random_init_model
-
-    if random_init is not None:
-        if random_init not in PRESETS:
-            raise FIDError(f"unknown preset {random_init!r} for --random_init: use one of {', '.join(PRESETS)}")
-        return random_init_model(random_init, seed=seed)
-    if checkpoint is None:
-        raise FIDError("pass --checkpoint CKPT (or --random_init PRESET)")
-    try:
-        return load_model(checkpoint)
-    except CheckpointError as exc:
-        raise FIDError(str(exc)) from None
 
 
 def _model_label(model) -> str:

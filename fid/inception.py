@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from backend.device import DeviceError, resolve_device
 from fid.errors import FIDError
 from fid.inception_net import FEATURE_DIM, INPUT_RESOLUTION, InceptionV3Features, normalise_state_dict
 
@@ -44,7 +45,10 @@ class FeatureExtractor(nn.Module):
 
     def __init__(self, network: nn.Module, name: str, device: str | torch.device = "cpu") -> None:
         super().__init__()
-        self.device = resolve_torch_device(device)
+        try:
+            self.device = resolve_device(device)     # the project's one device policy
+        except DeviceError as exc:
+            raise FIDError(str(exc)) from None
         self.network = network.eval().to(self.device)
         self.name = name
 
@@ -58,19 +62,6 @@ class FeatureExtractor(nn.Module):
                                    align_corners=False)
         features = self.network(images * 2.0 - 1.0)
         return features.reshape(images.shape[0], FEATURE_DIM).float()
-
-
-def resolve_torch_device(device: str | torch.device) -> torch.device:
-    """"auto" -> cuda:0 when CUDA is available, else cpu; anything else as torch.device (FIDError if unusable)."""
-    if str(device) == "auto":
-        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise FIDError(f"unknown device {device!r}: use cpu, cuda:N or auto") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise FIDError(f"device {device!r} was requested but PyTorch sees no CUDA GPU; use --device cpu")
-    return resolved
 
 
 def locate_tf_fid_weights(package: str = TF_FID_PACKAGE) -> Path:

@@ -60,17 +60,11 @@ def model_specs(checkpoints: list[str] | None, random_init: list[str] | None) ->
 
 
 def load_spec(spec: ModelSpec):
-    """Load the model a spec describes -> ``backend.models.LoadedModel`` (raises CheckpointError/ValueError)."""
-    from backend import models
-    if spec.checkpoint:
-        from backend.models.checkpoints import load_model
-        return load_model(spec.checkpoint)
-    if spec.random_init:
-        if spec.random_init not in models.PRESETS:
-            raise ValueError(f"unknown preset {spec.random_init!r} for --random_init; "
-                             f"choose one of {sorted(models.PRESETS)}")
-        return models.random_init_model(spec.random_init, seed=0)
-    return models.default_model()
+    """Load the model a spec describes -> ``backend.models.LoadedModel`` (raises CheckpointError/ValueError),
+    through the model choice every CLI shares (``backend.model_choice``)."""
+    from backend.model_choice import select_model
+
+    return select_model(checkpoint=spec.checkpoint or None, random_init=spec.random_init or None)
 
 
 def texture_sizes(native: int) -> list[int]:

@@ -56,28 +56,18 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
-def worker_device(spec: str, index: int) -> str:
-    """``auto`` spreads workers over the visible GPUs (worker i -> cuda:i mod n), else the CPU;
-    any other spec is used as given (see backend.device.resolve_device)."""
-    if spec != "auto":
-        return spec
-    import torch
-    if torch.cuda.is_available():
-        return f"cuda:{index % torch.cuda.device_count()}"
-    return "cpu"
-
-
 class Worker:
     """Holds one MeshGenerator per model and turns ``w.batch`` messages into ``w.mesh`` messages."""
 
     def __init__(self, config: WorkerConfig, socket: zmq.Socket):
-        from backend.sampling import MeshGenerator
+        from backend.device import device_for_worker
         from backend.models import set_precision
+        from backend.sampling import MeshGenerator
         self.config = config
         self.socket = socket
         self.generators = {}
         self.descriptions = []
-        device = worker_device(config.device, config.index)
+        device = device_for_worker(config.device, config.index)
         for spec in config.models:
             loaded = set_precision(load_spec(spec), config.precision)   # bf16: recorded in the model's provenance
             self.generators[spec.name] = MeshGenerator(loaded, device=device)

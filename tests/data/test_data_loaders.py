@@ -90,7 +90,7 @@ def test_import_writes_a_collection_folder_that_loads_the_same(cub, tmp_path):
            str(tmp_path / "cli")]
     env = {**os.environ, "PYTHONPATH": str(repo)}
     bad = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: --cmr-root is required")
+    assert bad.returncode == 1 and bad.stderr.startswith("error: --cmr_root is required")
     done = subprocess.run(cmd + ["--cmr-root", str(cmr_root)], cwd=repo, env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr

@@ -62,7 +62,7 @@ def test_evaluate_cli_prints_fid_kid_and_writes_the_report(testbed, testbed_real
 
 def test_evaluate_cli_bad_input(testbed, testbed_cache, tmp_path, capsys):
     def error(argv):
-        assert main(argv) == 2
+        assert main(argv) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and "\n" not in err
         return err
@@ -70,7 +70,7 @@ def test_evaluate_cli_bad_input(testbed, testbed_cache, tmp_path, capsys):
     base = ["--random_init", "small", "--cache_dir", str(testbed_cache), "--quiet"]
     assert "cannot read dataset" in error(base + ["--dataset", str(tmp_path)])
     assert "no records of class 'zebra'" in error(base + ["--dataset", str(testbed), "--filter_class", "zebra"])
-    assert "unknown preset" in error(["--random_init", "huge", "--dataset", str(testbed)])
+    assert "unknown --random_init config" in error(["--random_init", "huge", "--dataset", str(testbed)])
     bad_stats = tmp_path / "stats.npz"
     bad_stats.write_bytes(b"garbage")
     assert "cannot read statistics file" in error(base + ["--dataset", str(testbed), "--stats", str(bad_stats)])
@@ -96,7 +96,7 @@ def test_backend_generate_evaluate_is_the_drop_in(testbed, testbed_real, tmp_pat
     assert len(reports) == 1
     data = json.loads(reports[0].read_text())
     assert data["real_cached"] is True and data["options"]["seed"] == 1234 and data["num_generated"] == 3
-    assert generate_main(["--random_init", "small", "--evaluate", "--gpu_ids", "-1"]) == 2
+    assert generate_main(["--random_init", "small", "--evaluate", "--gpu_ids", "-1"]) == 1
     assert "--evaluate needs --dataset" in capsys.readouterr().err
 
 
@@ -111,7 +111,7 @@ def test_stats_cli_reuses_the_cache_and_copies_the_file(testbed, testbed_real, t
     assert copied.num_images == 16 and copied.feature_extractor == "tf-fid-inception-2015-12-05"
     plain = tmp_path / "plain"
     plain.mkdir()
-    assert main(["stats", str(plain), "--quiet"]) == 2
+    assert main(["stats", str(plain), "--quiet"]) == 1
     assert "pass --output" in capsys.readouterr().err
 
 

@@ -41,7 +41,7 @@ def test_images_cli_prints_fid_kid_and_writes_a_report(folders, tmp_path, capsys
 
 
 def _error_of(capsys, argv: list[str]) -> str:
-    assert main(argv) == 2
+    assert main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
     return err
@@ -91,7 +91,7 @@ def test_torchvision_without_weights_says_what_is_missing(folders, tmp_path, mon
 
 def test_cli_error_has_no_traceback_in_a_real_process(tmp_path):
     done = run_cli("fid.evaluate", "images", str(tmp_path / "nope"), str(REPO))
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert done.stderr.strip().startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
 
 

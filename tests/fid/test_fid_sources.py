@@ -96,7 +96,7 @@ def test_masks_and_strays_beside_an_index_are_not_images(noise_collection, plain
 def test_a_collection_file_without_an_index_is_an_error_not_a_folder(tmp_path, plain, capsys):
     broken = write_noise_images(tmp_path / "broken", 3, seed=4, size=(32, 32))
     (broken / "collection.json").write_text('{"format": "gan3d-collection", "version": 1}')
-    assert main(["images", str(broken), str(plain), "--quiet"]) == 2
+    assert main(["images", str(broken), str(plain), "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: cannot read dataset") and "index.jsonl" in err and "\n" not in err
 
@@ -162,5 +162,5 @@ def test_floor_cli_prints_json(testbed, testbed_real, testbed_cache, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("floor FID ") and "8 vs 8 disjoint random records of 16" in out[0]
     assert out[1].startswith("note: fewer than 2,048 images")
-    assert main(["floor", str(testbed), "--n", "40", "--cache_dir", str(testbed_cache)]) == 2
+    assert main(["floor", str(testbed), "--n", "40", "--cache_dir", str(testbed_cache)]) == 1
     assert "pass --n 8 or less" in capsys.readouterr().err

@@ -141,7 +141,7 @@ def test_gpu_request_without_cuda(tmp_path, capsys):
 
 
 def test_checkpoint_path_for_name(tmp_path):
-    from backend.sampling import checkpoint_path_for_name
+    from backend.model_choice import checkpoint_path_for_name
     from backend.models import CheckpointError
 
     folder = tmp_path / "run"

@@ -96,5 +96,5 @@ def test_cli_no_usable_record(tmp_path, capsys):
                                                mask_array=border)], ["car"] * 4)
     code = main(["poses", "--collection", str(tmp_path / "bad"), "--out", str(tmp_path / "p.safetensors")])
     err = capsys.readouterr().err
-    assert code == 2 and "no usable record" in err and "touches the image border" in err
+    assert code == 1 and "no usable record" in err and "touches the image border" in err
     assert len(err.strip().splitlines()[-1]) < 300

@@ -67,11 +67,11 @@ def test_resume_keeps_items_and_existing_folder_needs_resume(spheres, untrained_
             "truth", "--texture-resolution", str(T), "--no-fid-stats", "--limit", "4"]
     assert main(args) == 0
     capsys.readouterr()
-    assert main(args) == 2
+    assert main(args) == 1
     assert "already holds pseudo-GT" in capsys.readouterr().err
     assert main(args + ["--resume"]) == 0
     assert "4 items (0 written, 4 reused)" in capsys.readouterr().out
-    assert main(["recon", "pseudogt", "--out", str(out)]) == 2
+    assert main(["recon", "pseudogt", "--out", str(out)]) == 1
     assert "pass a recon run folder" in capsys.readouterr().err
-    assert main(["recon", "pseudogt", str(untrained_pth), "--out", str(tmp_path / "x")]) == 2
+    assert main(["recon", "pseudogt", str(untrained_pth), "--out", str(tmp_path / "x")]) == 1
     assert "pass --collection and --poses" in capsys.readouterr().err

@@ -156,21 +156,21 @@ def test_cli_pose_file_errors_are_one_line(ellipsoids, tmp_path, capsys):
 
     code, err = _cli(capsys, "recon", "--collection", str(ellipsoids), "--poses", str(tmp_path / "none.safetensors"),
                      "--out", str(tmp_path / "run"))
-    assert code == 2 and err.startswith("error: pose file not found") and err.count("\n") == 1
+    assert code == 1 and err.startswith("error: pose file not found") and err.count("\n") == 1
     other = tmp_path / "other.safetensors"
     n = 3
     save_pose_file(other, ["x1", "x2", "x3"], np.tile([1.0, 0, 0, 0], (n, 1)), np.ones(n), np.zeros((n, 2)),
                    np.full(n, 2.0), np.ones((n, 1)), np.ones(n), np.ones(n), np.zeros(n), np.ones(n), ["car1"])
     code, err = _cli(capsys, "recon", "--collection", str(ellipsoids), "--poses", str(other),
                      "--out", str(tmp_path / "run"))
-    assert code == 2 and "none of the 16 images" in err and err.count("\n") == 1
+    assert code == 1 and "none of the 16 images" in err and err.count("\n") == 1
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     code, err = _cli(capsys, "recon", "--collection", str(ellipsoids), "--poses", str(tmp_path / "junk.safetensors"),
                      "--out", str(tmp_path / "run"))
-    assert code == 2 and "not a usable pose file" in err and err.count("\n") == 1
+    assert code == 1 and "not a usable pose file" in err and err.count("\n") == 1
     code, err = _cli(capsys, "recon", "--collection", str(tmp_path / "missing"), "--poses", "truth",
                      "--out", str(tmp_path / "run"))
-    assert code == 2 and "not a folder" in err
+    assert code == 1 and "not a folder" in err
 
 
 def test_pose_file_estimates_drive_poses_and_templates(ellipsoids, tmp_path):

@@ -70,4 +70,4 @@ def test_render_cli_silhouette_and_errors(tmp_path, capsys):
                         ([str(out)], "cannot read mesh")]:
         code = render_cli([*args, "--pose", "1", "0", "0", "0", "1", "0", "0", "--out", str(tmp_path / "x.png")])
         err = capsys.readouterr().err.strip().splitlines()
-        assert code == 2 and len(err) == 1 and err[0].startswith("error:") and words in err[0], err
+        assert code == 1 and len(err) == 1 and err[0].startswith("error:") and words in err[0], err

@@ -71,4 +71,4 @@ def test_remesh_cli_skips_bad_meshes(tmp_path, capsys):
     assert "skipped 2 of 3" in captured.out
     assert load_templates(out).names == ["saloon"] and (tmp_path / "mine.saloon.png").is_file()
     code = main(["templates", "remesh", str(tmp_path / "open.obj"), "--out", str(tmp_path / "x.safetensors")])
-    assert code == 2 and "no usable mesh" in capsys.readouterr().err
+    assert code == 1 and "no usable mesh" in capsys.readouterr().err

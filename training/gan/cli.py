@@ -13,12 +13,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from training.cli_support import StageCommands, add_device_argument
+from backend.cli import StageCommands, add_device_argument, add_flag, dataset_argument
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
-    names = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
-    parser.add_argument(*names, **kwargs)
+    add_flag(parser, f"--{name}", **kwargs)
 
 
 def register(sub: argparse._SubParsersAction) -> StageCommands:
@@ -39,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     _flag(train, "checkpoint_every", type=int, default=0, help="numbered checkpoint every N steps (0: none)")
     _flag(train, "preview_every", type=int, default=500, help="loss curves and sample grid every N steps")
     _flag(train, "log_every", type=int, default=10, help="metrics.jsonl row (mean losses) every N steps")
-    _flag(train, "fid_collection", default=None, help="collection for FID/KID (held-out renders with poses)")
+    _flag(train, "fid_collection", default=None, type=dataset_argument,
+          help="collection for FID/KID (held-out renders with poses)")
     _flag(train, "fid_every", type=int, default=0, help="FID/KID every N steps (0: never)")
     _flag(train, "fid_samples", type=int, default=500, help="generated samples per FID evaluation")
     _flag(train, "fid_stats", default=None, help="precomputed real statistics (.npz) for --fid_collection")
@@ -93,14 +93,14 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from training.cli_support import resolve_device_argument
+    from backend.cli import device_from_args
     from training.engine import init_distributed
     from training.pseudogt import open_pseudogt, read_index
 
     from .run import RunOptions, run_gan
     from .trainer import TrainingError
 
-    device = resolve_device_argument(args)
+    device = device_from_args(args)
     dist = init_distributed(device)
     if dist.device.type == "cpu":
         torch.set_num_threads(max(1, torch.get_num_threads() // dist.world_size))

@@ -1,6 +1,6 @@
 """``python -m backend.train pipeline``: poses -> reconstruction -> pseudo-GT -> GAN -> FID in one command.
 
-    python -m backend.train pipeline --collection DIR --out runs/NAME [--preset cpu|paper] [--parts|--no-parts]
+    python -m backend.train pipeline --collection DIR --out runs/NAME [--preset cpu|paper] [--parts|--no_parts]
         [--fid_collection HELDOUT] [--gan_minutes N] [--from_truth]
 
 Each stage is skipped when its output is already there and resumed when it was interrupted; the end prints a
@@ -12,30 +12,31 @@ import argparse
 import sys
 from pathlib import Path
 
-from training.cli_support import StageCommands
+from backend.cli import StageCommands, add_device_argument, add_flag, dataset_argument
 
 
 def register(sub: argparse._SubParsersAction) -> StageCommands:
     parser = sub.add_parser("pipeline", help="the whole pipeline on a collection (resumable, stage by stage)")
     psub = parser.add_subparsers(dest="command", required=True)
     run = psub.add_parser("run", help="run (the default)")
-    run.add_argument("--collection", required=True, help="training collection (masks; parts optional)")
-    run.add_argument("--out", required=True, help="run folder (keep it outside the checkout)")
-    run.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
+    add_flag(run, "--collection", required=True, type=dataset_argument,
+             help="training collection: a folder or a name under datasets/ (masks; parts optional)")
+    add_flag(run, "--out", required=True, help="run folder (keep it outside the checkout)")
+    add_flag(run, "--preset", default="cpu", choices=("cpu", "paper"))
     parts = run.add_mutually_exclusive_group()
-    parts.add_argument("--parts", dest="parts", action="store_true", default=None,
-                       help="resolve poses with part maps (default when the collection has them)")
-    parts.add_argument("--no-parts", "--no_parts", dest="parts", action="store_false",
-                       help="appearance features instead of part maps")
-    run.add_argument("--fid_collection", "--fid-collection", default=None, help="held-out collection for FID")
-    run.add_argument("--fid_samples", "--fid-samples", type=int, default=500)
-    run.add_argument("--recon_iters", "--recon-iters", type=int, default=None)
-    run.add_argument("--gan_steps", "--gan-steps", type=int, default=None)
-    run.add_argument("--gan_minutes", "--gan-minutes", type=float, default=None,
-                     help="stop the GAN after N minutes (it resumes on the next run)")
-    run.add_argument("--from_truth", "--from-truth", action="store_true",
-                     help="testbed only: skip poses and reconstruction, pseudo-GT from true meshes and poses")
-    run.add_argument("--device", default=None)
+    add_flag(parts, "--parts", dest="parts", action="store_true", default=None,
+             help="resolve poses with part maps (default when the collection has them)")
+    add_flag(parts, "--no_parts", dest="parts", action="store_false",
+             help="appearance features instead of part maps")
+    add_flag(run, "--fid_collection", default=None, type=dataset_argument, help="held-out collection for FID")
+    add_flag(run, "--fid_samples", type=int, default=500)
+    add_flag(run, "--recon_iters", type=int, default=None)
+    add_flag(run, "--gan_steps", type=int, default=None)
+    add_flag(run, "--gan_minutes", type=float, default=None,
+             help="stop the GAN after N minutes (it resumes on the next run)")
+    add_flag(run, "--from_truth", action="store_true",
+             help="testbed only: skip poses and reconstruction, pseudo-GT from true meshes and poses")
+    add_device_argument(run, default=None)
     run.set_defaults(run=_run)
     report = psub.add_parser("report", help="rewrite RUN/report.md from what the run folder holds")
     report.add_argument("out")

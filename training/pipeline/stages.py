@@ -70,10 +70,10 @@ def plan(options: PipelineOptions) -> list[Stage]:
                                       str(out / "recon"), "--preset", options.preset, "--resume", *recon_iters,
                                       *device], out / "recon"))
         stages.append(Stage("pseudogt", ["recon", "pseudogt", str(out / "recon"), "--out", str(out / "pseudogt"),
-                                         "--resume", "--no-fid-stats", *device], out / "pseudogt" / "pseudogt.json"))
+                                         "--resume", "--no_fid_stats", *device], out / "pseudogt" / "pseudogt.json"))
     else:
-        stages.append(Stage("pseudogt", ["recon", "pseudogt", "--from-truth", "--collection", coll, "--out",
-                                         str(out / "pseudogt"), "--resume", "--no-fid-stats"],
+        stages.append(Stage("pseudogt", ["recon", "pseudogt", "--from_truth", "--collection", coll, "--out",
+                                         str(out / "pseudogt"), "--resume", "--no_fid_stats"],
                             out / "pseudogt" / "pseudogt.json"))
     gan = ["gan", "train", "--pseudogt", str(out / "pseudogt"), "--out", str(out / "gan"), "--preset",
            options.preset, "--resume", *device]

@@ -4,53 +4,54 @@ from __future__ import annotations
 import argparse
 import sys
 
-from training.cli_support import StageCommands
+from backend.cli import StageCommands, add_flag, dataset_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> StageCommands:
     group = subparsers.add_parser("poses", help="pose estimation without keypoints (§5): run, sheet, eval")
     sub = group.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="estimate every image's pose from its mask (step 1 + step 2) [default]")
-    run.add_argument("--collection", required=True, help="collection folder (masks required; parts optional)")
-    run.add_argument("--out", required=True, help="pose file to write (.safetensors); step 1 goes next to it "
-                                                  "as <stem>.hypotheses.safetensors")
-    run.add_argument("--templates", default=None,
-                     help="template file or shipped name: car (single, default) or car3 (multi-template)")
-    run.add_argument("--preset", choices=("paper", "cpu"), default=None,
-                     help="paper: §5.2 numbers (100 steps, 128→192→256); cpu: fewer steps, lower resolutions "
-                          "(default without a GPU)")
-    run.add_argument("--features", choices=("auto", "parts", "appearance", "silhouette"), default="auto",
-                     help="step 2 on part maps, on Inception appearance features, or none (best IoU); "
-                          "auto: parts when every record has them")
-    run.add_argument("--resume", action="store_true", help="continue step 1 from the hypotheses file's last batch")
-    run.add_argument("--hypotheses", default=None, help="step-1 file to use/write instead of the default path")
-    run.add_argument("--limit", type=int, default=None, help="only the first N records")
-    run.add_argument("--batch", type=int, default=None, help="images per batched render (preset default)")
-    run.add_argument("--threads", type=int, default=1,
-                     help="torch threads (default 1: the renderer's kernels are single-threaded and a second "
-                          "torch thread mostly spins)")
-    run.add_argument("--steps", type=int, default=None,
-                     help="step-1 optimisation steps instead of the preset's (quick checks); lr decays at 80%%")
-    run.add_argument("--step2_blur", type=float, default=None,
-                     help="Gaussian σ in pixels applied to rendered and target maps before step 2's mIoU "
-                          "(preset default)")
-    run.add_argument("--step2_asymmetry_weight", type=float, default=None,
-                     help="weight front/back-asymmetric channels (lights) 1 + A × asymmetry in step 2's mIoU "
-                          "(preset default)")
+    add_flag(run, "--collection", required=True, type=dataset_argument,
+             help="collection folder or a name under datasets/ (masks required; parts optional)")
+    add_flag(run, "--out", required=True, help="pose file to write (.safetensors); step 1 goes next to it "
+             "as <stem>.hypotheses.safetensors")
+    add_flag(run, "--templates", default=None,
+             help="template file or shipped name: car (single, default) or car3 (multi-template)")
+    add_flag(run, "--preset", choices=("paper", "cpu"), default=None,
+             help="paper: §5.2 numbers (100 steps, 128→192→256); cpu: fewer steps, lower resolutions "
+                  "(default without a GPU)")
+    add_flag(run, "--features", choices=("auto", "parts", "appearance", "silhouette"), default="auto",
+             help="step 2 on part maps, on Inception appearance features, or none (best IoU); "
+                  "auto: parts when every record has them")
+    add_flag(run, "--resume", action="store_true", help="continue step 1 from the hypotheses file's last batch")
+    add_flag(run, "--hypotheses", default=None, help="step-1 file to use/write instead of the default path")
+    add_flag(run, "--limit", type=int, default=None, help="only the first N records")
+    add_flag(run, "--batch", type=int, default=None, help="images per batched render (preset default)")
+    add_flag(run, "--threads", type=int, default=1,
+             help="torch threads (default 1: the renderer's kernels are single-threaded and a second "
+                  "torch thread mostly spins)")
+    add_flag(run, "--steps", type=int, default=None,
+             help="step-1 optimisation steps instead of the preset's (quick checks); lr decays at 80%%")
+    add_flag(run, "--step2_blur", type=float, default=None,
+             help="Gaussian σ in pixels applied to rendered and target maps before step 2's mIoU "
+                  "(preset default)")
+    add_flag(run, "--step2_asymmetry_weight", type=float, default=None,
+             help="weight front/back-asymmetric channels (lights) 1 + A × asymmetry in step 2's mIoU "
+                  "(preset default)")
     run.set_defaults(run=_run)
     sheet = sub.add_parser("sheet", help="contact sheet: image, mask, chosen template over the image")
     sheet.add_argument("poses", help="pose file")
-    sheet.add_argument("--collection", required=True)
-    sheet.add_argument("--out", required=True, help="PNG to write")
-    sheet.add_argument("--templates", default=None, help="templates used for the run (default: as recorded)")
-    sheet.add_argument("--limit", type=int, default=24)
-    sheet.add_argument("--tile", type=int, default=128)
-    sheet.add_argument("--which", choices=("all", "kept", "dropped"), default="all")
+    add_flag(sheet, "--collection", required=True, type=dataset_argument)
+    add_flag(sheet, "--out", required=True, help="PNG to write")
+    add_flag(sheet, "--templates", default=None, help="templates used for the run (default: as recorded)")
+    add_flag(sheet, "--limit", type=int, default=24)
+    add_flag(sheet, "--tile", type=int, default=128)
+    add_flag(sheet, "--which", choices=("all", "kept", "dropped"), default="all")
     sheet.set_defaults(run=_run_sheet)
     ev = sub.add_parser("eval", help="errors against the collection's true poses (testbed, CMR)")
     ev.add_argument("poses", help="pose file")
-    ev.add_argument("--collection", required=True)
-    ev.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    add_flag(ev, "--collection", required=True, type=dataset_argument)
+    add_flag(ev, "--json", action="store_true", help="print the figures as JSON too")
     ev.set_defaults(run=_run_eval)
     return StageCommands("poses", ["run", "sheet", "eval"], "run")
 

@@ -5,7 +5,7 @@ Public API::
     from training.pseudogt import (project_to_uv, export_from_truth, open_pseudogt, PseudoGTWriter, PseudoGTItem,
                                    PseudoGTSet, PseudoGTError, DisplacementFit, radial_remesh)
 
-The reconstruction stage (``training.recon``) writes the same folder from its predicted meshes; ``--from-truth``
+The reconstruction stage (``training.recon``) writes the same folder from its predicted meshes; ``--from_truth``
 (``export_from_truth``) writes it from a synthetic collection's true meshes and poses. Format: ``format.py``.
 """
 from .format import PseudoGTError, PseudoGTItem, PseudoGTSet, PseudoGTWriter, open_pseudogt, read_index

@@ -1,4 +1,4 @@
-"""``--from-truth``: pseudo-GT of a synthetic collection from its true meshes and true poses.
+"""``--from_truth``: pseudo-GT of a synthetic collection from its true meshes and true poses.
 
 Each record's true car mesh is remeshed onto the template (``radial_remesh``), fitted with the closest symmetric
 displacement map the generator can express (``DisplacementFit``), and its image is projected into UV space through
@@ -75,7 +75,7 @@ def export_from_truth(collection: str | os.PathLike, out: str | os.PathLike, tex
         else:
             usable.append(record)
     if not usable:
-        raise ValueError(f"{collection} has no record with a true mesh and pose; --from-truth needs a synthetic "
+        raise ValueError(f"{collection} has no record with a true mesh and pose; --from_truth needs a synthetic "
                          f"collection made by `backend.train data synth`")
     template = uv_sphere()
     directions = np.array(template.vertices, np.float64)

@@ -1,4 +1,4 @@
-"""True meshes -> the template's topology and a displacement map the generator can express (``--from-truth``).
+"""True meshes -> the template's topology and a displacement map the generator can express (``--from_truth``).
 
 ``radial_remesh`` casts a ray from the object's origin along each template vertex direction and keeps the
 farthest hit (the star-shaped hull of the mesh seen from its centre; for a car that is the body with its wheels).

@@ -3,7 +3,9 @@
     recon [train] --collection DIR --poses FILE|truth --out runs/NAME [--iters N] [--preset cpu|paper] [--resume]
     recon evaluate runs/NAME --collection HELDOUT [--poses FILE|truth] [--out DIR]
     recon pseudogt runs/NAME --out DIR [--collection DIR] [--poses FILE|truth]
-    recon pseudogt --from-truth --collection DIR --out DIR
+    recon pseudogt --from_truth --collection DIR --out DIR
+
+Flags use the original's snake_case; the dashed spellings (``--batch-size``, ``--from-truth``) are accepted too.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from training.cli_support import StageCommands, add_device_argument
+from backend.cli import StageCommands, add_device_argument, add_flag, dataset_argument, device_from_args
 
 COMMANDS = ["train", "evaluate", "pseudogt"]
 
@@ -21,63 +23,62 @@ def register(subparsers: argparse._SubParsersAction) -> StageCommands:
     sub = recon.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train (or --resume) a reconstruction run (the default command)")
-    train.add_argument("--collection", required=True, help="collection folder (backend.train data ...)")
-    train.add_argument("--poses", required=True, help="pose file of `backend.train poses`, or 'truth' for a "
-                                                      "synthetic collection's true poses")
-    train.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
-    train.add_argument("--preset", default="cpu", choices=("cpu", "paper"),
-                       help="cpu: 128² input, 64² texture, half width, batch 16 (default); paper: §3.3/§4.3")
-    train.add_argument("--iters", type=int, default=None, help="total iterations (default: the preset's)")
-    train.add_argument("--batch-size", type=int, default=None, help="images per iteration (default: the preset's)")
-    train.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-4)")
-    train.add_argument("--template", default=None,
-                       help="semi-supervision templates (.npy/.npz/.safetensors, (T, 962, 3)); default: the sphere "
-                            "scaled to a typical car")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    train.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    train.add_argument("--workers", type=int, default=2, help="image-decoding threads (default 2)")
-    train.add_argument("--checkpoint-every", type=int, default=None, help="iterations between checkpoints")
-    train.add_argument("--preview-every", type=int, default=None, help="iterations between preview images")
+    add_flag(train, "--collection", required=True, type=dataset_argument,
+             help="collection folder or a name under datasets/ (backend.train data ...)")
+    add_flag(train, "--poses", required=True, help="pose file of `backend.train poses`, or 'truth' for a "
+             "synthetic collection's true poses")
+    add_flag(train, "--out", required=True, help="run folder, e.g. runs/NAME")
+    add_flag(train, "--preset", default="cpu", choices=("cpu", "paper"),
+             help="cpu: 128² input, 64² texture, half width, batch 16 (default); paper: §3.3/§4.3")
+    add_flag(train, "--iters", type=int, default=None, help="total iterations (default: the preset's)")
+    add_flag(train, "--batch_size", type=int, default=None, help="images per iteration (default: the preset's)")
+    add_flag(train, "--lr", type=float, default=None, help="Adam learning rate (default 1e-4)")
+    add_flag(train, "--template", default=None,
+             help="semi-supervision templates (.npy/.npz/.safetensors, (T, 962, 3)); default: the sphere "
+                  "scaled to a typical car")
+    add_flag(train, "--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    add_flag(train, "--limit", type=int, default=None, help="use only the first N images")
+    add_flag(train, "--workers", type=int, default=2, help="image-decoding threads (default 2)")
+    add_flag(train, "--checkpoint_every", type=int, default=None, help="iterations between checkpoints")
+    add_flag(train, "--preview_every", type=int, default=None, help="iterations between preview images")
     add_device_argument(train)
     train.set_defaults(run=_run_train)
 
     evaluate = sub.add_parser("evaluate", help="IoU, Chamfer and texture PSNR against a testbed's truth; "
                                                "contact sheet")
     evaluate.add_argument("run_dir", help="a recon run folder or checkpoint (.safetensors / original .pth)")
-    evaluate.add_argument("--collection", required=True, help="held-out synthetic collection")
-    evaluate.add_argument("--poses", default="truth", help="pose file for the held-out images, or 'truth'")
-    evaluate.add_argument("--out", default=None, help="folder for report.json and contact_sheet.png "
-                                                      "(default: RUN/eval_<collection>)")
-    evaluate.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
-    evaluate.add_argument("--batch-size", type=int, default=16)
-    evaluate.add_argument("--sheet", type=int, default=8, help="rows of the contact sheet (default 8)")
+    add_flag(evaluate, "--collection", required=True, type=dataset_argument, help="held-out synthetic collection")
+    add_flag(evaluate, "--poses", default="truth", help="pose file for the held-out images, or 'truth'")
+    add_flag(evaluate, "--out", default=None, help="folder for report.json and contact_sheet.png "
+             "(default: RUN/eval_<collection>)")
+    add_flag(evaluate, "--limit", type=int, default=None, help="evaluate only the first N images")
+    add_flag(evaluate, "--batch_size", type=int, default=16)
+    add_flag(evaluate, "--sheet", type=int, default=8, help="rows of the contact sheet (default 8)")
     add_device_argument(evaluate)
     evaluate.set_defaults(run=_run_evaluate)
 
     pseudogt = sub.add_parser("pseudogt", help="export pseudo-ground-truth (partial UV textures with visibility, "
                                                "displacement and part maps) for GAN training")
     pseudogt.add_argument("run_dir", nargs="?", default=None, help="a recon run folder or checkpoint")
-    pseudogt.add_argument("--out", required=True, help="pseudo-GT folder to write")
-    pseudogt.add_argument("--collection", default=None, help="collection (default: the run's)")
-    pseudogt.add_argument("--poses", default=None, help="pose file or 'truth' (default: the run's)")
-    pseudogt.add_argument("--from-truth", action="store_true",
-                          help="build the files from a synthetic collection's true meshes and poses (no run)")
-    pseudogt.add_argument("--texture-resolution", type=int, default=None,
-                          help="pseudo-GT texture side (default 512 for paper runs, 128 for cpu runs)")
-    pseudogt.add_argument("--batch-size", type=int, default=16)
-    pseudogt.add_argument("--limit", type=int, default=None, help="export only the first N images")
-    pseudogt.add_argument("--resume", action="store_true", help="keep files already written in --out")
-    pseudogt.add_argument("--no-fid-stats", action="store_true",
-                          help="skip the real images' Inception statistics (precomputed_fid_299x299.npz)")
+    add_flag(pseudogt, "--out", required=True, help="pseudo-GT folder to write")
+    add_flag(pseudogt, "--collection", default=None, type=dataset_argument, help="collection (default: the run's)")
+    add_flag(pseudogt, "--poses", default=None, help="pose file or 'truth' (default: the run's)")
+    add_flag(pseudogt, "--from_truth", action="store_true",
+             help="build the files from a synthetic collection's true meshes and poses (no run)")
+    add_flag(pseudogt, "--texture_resolution", type=int, default=None,
+             help="pseudo-GT texture side (default 512 for paper runs, 128 for cpu runs)")
+    add_flag(pseudogt, "--batch_size", type=int, default=16)
+    add_flag(pseudogt, "--limit", type=int, default=None, help="export only the first N images")
+    add_flag(pseudogt, "--resume", action="store_true", help="keep files already written in --out")
+    add_flag(pseudogt, "--no_fid_stats", action="store_true",
+             help="skip the real images' Inception statistics (precomputed_fid_299x299.npz)")
     add_device_argument(pseudogt)
     pseudogt.set_defaults(run=_run_pseudogt)
     return StageCommands(group="recon", commands=COMMANDS, default="train")
 
 
 def _device(args: argparse.Namespace) -> str:
-    from training.cli_support import resolve_device_argument
-
-    return str(resolve_device_argument(args))
+    return str(device_from_args(args))
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -146,9 +147,9 @@ def _run_pseudogt(args: argparse.Namespace) -> int:
 
     if args.from_truth:
         if args.collection is None:
-            raise ValueError("--from-truth needs --collection (a synthetic collection with true meshes)")
+            raise ValueError("--from_truth needs --collection (a synthetic collection with true meshes)")
         if args.run_dir is not None:
-            raise ValueError("--from-truth builds pseudo-GT without a run; drop the run folder argument")
+            raise ValueError("--from_truth builds pseudo-GT without a run; drop the run folder argument")
         from training.pseudogt import export_from_truth
         from training.recon.pseudogt import FID_STATS_NAME, fid_statistics
 
@@ -167,7 +168,7 @@ def _run_pseudogt(args: argparse.Namespace) -> int:
             print(f"FID statistics: {path}")
         return 0
     if args.run_dir is None:
-        raise ValueError("pass a recon run folder (recon pseudogt runs/NAME --out DIR) or --from-truth")
+        raise ValueError("pass a recon run folder (recon pseudogt runs/NAME --out DIR) or --from_truth")
     from training.recon.pseudogt import export_pseudogt
 
     bar = tqdm(unit="img", desc="pseudo-GT")

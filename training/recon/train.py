@@ -173,7 +173,7 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
         train_cfg = TrainConfig.from_dict(header["train"])
         if options.iters is not None and options.iters != train_cfg.iters:
             train_cfg = dataclasses.replace(train_cfg, iters=options.iters)
-        for name, asked, saved in (("--batch-size", options.batch_size, train_cfg.batch_size),
+        for name, asked, saved in (("--batch_size", options.batch_size, train_cfg.batch_size),
                                    ("--limit", options.limit, header.get("limit"))):
             if asked is not None and asked != saved:
                 raise RunError(f"{out} was trained with {name} {saved}, not {asked}; resume without it or "
@@ -214,7 +214,7 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
         data.examples.setdefault(reason, []).extend(collection.report.examples.get(reason, [])[:1])
     if len(data) < train_cfg.batch_size:
         raise RunError(f"only {len(data)} usable images with poses (skipped: {data.skipped or 'none'}), fewer than "
-                       f"the batch size {train_cfg.batch_size}; add images or lower --batch-size")
+                       f"the batch size {train_cfg.batch_size}; add images or lower --batch_size")
     if data.skipped:
         events.say("skipped " + ", ".join(f"{n} {reason}" for reason, n in data.skipped.items())
                    + " (examples: " + "; ".join(v[0] for v in data.examples.values()) + ")")

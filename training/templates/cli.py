@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from training.cli_support import StageCommands
+from backend.cli import StageCommands, add_flag
 
 
 def register(subparsers: argparse._SubParsersAction) -> StageCommands:
@@ -12,12 +12,12 @@ def register(subparsers: argparse._SubParsersAction) -> StageCommands:
     sub = group.add_subparsers(dest="command", required=True)
     remesh = sub.add_parser("remesh", help="project closed meshes onto the 962-vertex sphere topology (§2.7)")
     remesh.add_argument("meshes", nargs="+", help="closed, watertight mesh files (OBJ, PLY, GLB, ...)")
-    remesh.add_argument("--out", required=True, help="template file to write (.safetensors)")
-    remesh.add_argument("--up", choices=("z", "y"), default="z",
-                        help="z: files are in the object frame (z up, front -y; default); y: Y-up exports")
-    remesh.add_argument("--names", default=None, help="comma-separated template names (default: file stems)")
-    remesh.add_argument("--steps", type=int, default=None, help="silhouette refinement steps (default 40)")
-    remesh.add_argument("--no-preview", action="store_true", help="do not write the preview PNGs")
+    add_flag(remesh, "--out", required=True, help="template file to write (.safetensors)")
+    add_flag(remesh, "--up", choices=("z", "y"), default="z",
+             help="z: files are in the object frame (z up, front -y; default); y: Y-up exports")
+    add_flag(remesh, "--names", default=None, help="comma-separated template names (default: file stems)")
+    add_flag(remesh, "--steps", type=int, default=None, help="silhouette refinement steps (default 40)")
+    add_flag(remesh, "--no_preview", action="store_true", help="do not write the preview PNGs")
     remesh.set_defaults(run=_run_remesh)
     shapes = sub.add_parser("shapes", help="write the project's hand-built car shapes as OBJ files")
     shapes.add_argument("out", help="folder to write saloon.obj, suv.obj, sports.obj into")
