@@ -90,7 +90,7 @@ def _build_uv_sphere(rings: int) -> MeshTemplate:
     vertices = _sphere_vertices(rings)
     faces, face_uvs, uvs, uv_vertex_index = _faces_and_uvs(rings)
     vertex_uvs = _average_vertex_uvs(rings, len(vertices), faces, face_uvs, uvs)
-    mirror_index = _mirror_pairs(vertices)
+    mirror_index = mirror_pairs(vertices)
     positive_indices, plane_indices = _non_negative_vertices(vertices, mirror_index)
     template = MeshTemplate(
         rings=rings,
@@ -191,14 +191,17 @@ def _average_vertex_uvs(rings: int, n_vertices: int, faces: np.ndarray, face_uvs
     return (sums / counts / (SEGMENTS, rings)).astype(np.float32)
 
 
-def _mirror_pairs(vertices: np.ndarray) -> np.ndarray:
-    """(V,) index of each vertex's mirror image across x = 0 (nearest neighbour after negating x)."""
+def mirror_pairs(vertices: np.ndarray, axis: int = 0) -> np.ndarray:
+    """(V,) index of each vertex's mirror image across the plane ``axis`` = 0 (nearest neighbour after negating
+    that coordinate): axis 0 is the left/right symmetry of the template, axis 1 its front/back (the poles)."""
     from scipy.spatial import cKDTree  # imported here: it costs ~0.5 s and is needed once per template
 
-    mirrored = vertices.astype(np.float64) * (-1.0, 1.0, 1.0)
+    mirrored = vertices.astype(np.float64).copy()
+    mirrored[:, axis] *= -1.0
     distance, index = cKDTree(vertices.astype(np.float64)).query(mirrored)
     if float(distance.max()) > MIRROR_TOLERANCE:
-        raise ValueError(f"template is not mirror-symmetric: a vertex has no partner within {MIRROR_TOLERANCE}")
+        raise ValueError(f"template is not mirror-symmetric across axis {axis}: a vertex has no partner within "
+                         f"{MIRROR_TOLERANCE}")
     return index.astype(np.int64)
 
 

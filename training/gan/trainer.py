@@ -337,18 +337,17 @@ class GANTrainer:
         Returns the file's provenance (``trained_steps`` says how far it had been trained). Raises TrainingError
         when the file cannot be read or holds another generator architecture.
         """
-        from safetensors import SafetensorError, safe_open
-
         from backend.models import GeneratorConfig
+        from backend.models.checkpoint_files import read_safetensors
+        from backend.models.errors import CheckpointError
 
         path = Path(path)
         try:
-            with safe_open(str(path), framework="pt") as f:
-                metadata = f.metadata() or {}
-                state = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(TRAINING_STATE_PREFIX)}
-        except (SafetensorError, OSError, ValueError) as exc:
+            tensors, metadata = read_safetensors(path)
+        except CheckpointError as exc:
             raise TrainingError(f"{path} cannot be read as a model file ({exc}); give a .safetensors model "
                                 f"or run checkpoint") from None
+        state = {k: v for k, v in tensors.items() if not k.startswith(TRAINING_STATE_PREFIX)}
         if metadata.get("format") != PROJECT_FORMAT or "config" not in metadata:
             raise TrainingError(f"{path} is not a gan3d model file (no project format header); give a "
                                 f".safetensors model written by this project")

@@ -330,15 +330,13 @@ def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseC
 
 def _front_back_index(n_vertices: int) -> torch.Tensor:
     """(V,) the sphere vertex at each vertex's front/back mirrored position (y negated; the poles are on ±y)."""
-    from scipy.spatial import cKDTree
-
     from backend.mesh import uv_sphere
+    from backend.mesh.template import mirror_pairs
 
-    sphere = np.asarray(uv_sphere().vertices, np.float64)
+    sphere = np.asarray(uv_sphere().vertices)
     if sphere.shape[0] != n_vertices:
         raise ValueError(f"templates have {n_vertices} vertices, the sphere {sphere.shape[0]}")
-    _, index = cKDTree(sphere).query(sphere * (1.0, -1.0, 1.0))
-    return torch.from_numpy(index.astype(np.int64))
+    return torch.from_numpy(mirror_pairs(sphere, axis=1))
 
 
 def hyp_maps_channels(maps_of, index: int) -> int:
