@@ -103,3 +103,76 @@ def test_front_back_asymmetry():
     assert asym[1] > 0.99 and asym[2] > 0.99                           # front and back lights: one end only
     assert asym[3] < 0.05                                              # the roof looks the same both ways
     assert torch.equal(vertices[flip][:, 1], -vertices[:, 1])
+
+
+def _turned_around(q):
+    """q ⊗ (0, 0, 0, 1): the same camera with the object turned 180° about its vertical axis (front <-> back)."""
+    w, x, y, z = q.unbind(-1)
+    return torch.stack([-z, y, -x, w], dim=-1)
+
+
+def test_centroid_distance_by_hand():
+    target = torch.zeros(3, 9, 9)
+    target[1, 4, 0] = 1                                                # part 1 at the left edge, x = -1
+    target[2, 0, 4] = 1                                                # part 2 at the top edge, y = -1
+    pred = torch.zeros(2, 3, 9, 9)
+    pred[0] = target
+    pred[1, 1, 4, 8] = 1                                               # part 1 at the right edge: 2 away
+    pred[1, 2, 0, 4] = 1                                               # part 2 in place
+    dist = step2.centroid_distance(pred, target, min_mass=0.5)
+    assert torch.allclose(dist, torch.tensor([0.0, 1.0]))              # mean over the two parts: (2 + 0) / 2
+    # a faint tail over the whole frame pulls an unsharpened centroid to the middle; sharpening keeps the peak
+    faint = pred[1:].clone()
+    faint[:, 1] += 0.05
+    assert step2.centroid_distance(faint, target, power=1.0, min_mass=0.5) < 0.8
+    assert step2.centroid_distance(faint, target, power=4.0, min_mass=0.5) > 0.99
+    centre = step2.channel_centroids(target[1:])
+    assert torch.allclose(centre, torch.tensor([[-1.0, 0.0], [0.0, -1.0]]))
+
+
+def test_front_back_margin_by_hand():
+    q = viewpoint_quaternion(torch.tensor([30.0, 40.0, 210.0], dtype=torch.float64),
+                             torch.tensor([100.0, 100.0, 100.0], dtype=torch.float64)).float()[None]
+    score = torch.tensor([[0.8, 0.75, 0.6]])
+    # the 10°-away hypothesis is on the same side; only the turned-around one is a rival
+    assert torch.allclose(step2.front_back_margin(score, q), torch.tensor([0.2]))
+    assert step2.front_back_margin(score[:, :2], q[:, :2]).isinf().all()
+    hyp = Hypotheses(q, torch.ones(1, 3, 1), torch.zeros(1, 3, 2), torch.zeros(1, 3, 1), torch.ones(1, 3, 1),
+                     torch.ones(1, 3))
+    # second image: rival 0.02 behind; third: a poor fit (below the score percentile) with a clear margin
+    scores = torch.cat([score, score + torch.tensor([[0, 0, 0.18]]), score - 0.5])
+    hyp3 = Hypotheses(*(torch.cat([getattr(hyp, f)] * 3) for f in ("q", "s", "t", "z0", "w", "iou")))
+    config = PRESETS["cpu"].replace(step2_filter="margin", step2_margin=0.05, miou_percentile=10.0)
+    choice = step2.choose(hyp3, scores, config)
+    assert choice.kept.tolist() == [True, False, False] and choice.index.tolist() == [0, 0, 0]
+    assert torch.allclose(choice.margin, torch.tensor([0.2, 0.02, 0.2]))
+
+
+def test_part_centroids_tell_front_from_back(car_template, faces):
+    """A car seen from the front-left and the same camera with the car turned around have nearly the same
+    silhouette. With the faint, smeared light channels a semantic template really has, the mIoU barely
+    separates them; the centroid term does, and the margin filter keeps the image."""
+    vertices = car_template[0]
+    q_true = viewpoint_quaternion(torch.tensor([35.0, 145.0], dtype=torch.float64),
+                                  torch.tensor([100.0, 105.0], dtype=torch.float64)).float()
+    maps, pose = _maps(vertices, faces, q_true, 64)                    # channels: bg, body, front, back, roof
+    y = vertices[:, 1]
+    smeared = torch.stack([torch.full_like(y, 0.8), 0.04 + 0.1 * (y < -0.4), 0.04 + 0.1 * (y > 0.4),
+                           torch.full_like(y, 0.1)], dim=1)
+    semantic = (smeared / smeared.sum(1, keepdim=True))[None]
+    n = len(q_true)
+    q = torch.stack([q_true, _turned_around(q_true)], dim=1)
+    hyp = Hypotheses(q, pose.s[:, None].expand(n, 2, 1).clone(), torch.zeros(n, 2, 2), torch.full((n, 2, 1), 4.0),
+                     torch.ones(n, 2, 1), torch.ones(n, 2))
+    config = PRESETS["cpu"].replace(miou_percentile=0.0)
+    for i in range(n):
+        pred = step2.render_channels(hyp, i, semantic, car_template, faces, 64)
+        miou = step2.soft_miou(pred, maps[i])
+        dist = step2.centroid_distance(pred, maps[i])
+        score = miou - config.step2_centroid_weight * dist
+        assert dist[1] > dist[0] + 0.1                                 # the turned-around lights land far off
+        assert score[0] - score[1] > 2 * abs(miou[0] - miou[1])        # the centroid term decides
+        choice = step2.choose(Hypotheses(*(getattr(hyp, f)[i:i + 1] for f in ("q", "s", "t", "z0", "w", "iou"))),
+                              score[None], config, miou[None])
+        assert choice.index.item() == 0 and choice.margin.item() > config.step2_margin
+        assert choice.miou.item() == miou[0]                           # the file keeps the mIoU itself

@@ -23,6 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 BLOCKS = ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e")
+# the stem's convolutions, finer than the blocks: Conv2d_2b_3x3 64 channels at ~1/2 of the input side,
+# Conv2d_4a_3x3 192 channels at ~1/4 (small parts such as lights cover a few cells there, under one in Mixed_5d)
+STEM = ("Conv2d_2b_3x3", "Conv2d_4a_3x3")
+LAYERS = STEM + BLOCKS
 
 
 class InceptionBlocks(nn.Module):
@@ -33,8 +37,8 @@ class InceptionBlocks(nn.Module):
         from fid.inception import _load_torchscript, locate_tf_fid_weights, tf_fid_state_dict
         from fid.inception_net import InceptionV3Features
 
-        if layer not in BLOCKS:
-            raise ValueError(f"appearance layer must be one of {', '.join(BLOCKS)}, got {layer!r}")
+        if layer not in LAYERS:
+            raise ValueError(f"appearance layer must be one of {', '.join(LAYERS)}, got {layer!r}")
         network = InceptionV3Features("fid")
         network.load_state_dict(tf_fid_state_dict(_load_torchscript(locate_tf_fid_weights())), strict=False)
         self.network = network.eval()
@@ -47,8 +51,12 @@ class InceptionBlocks(nn.Module):
         net = self.network
         x = images * 2.0 - 1.0
         x = net.Conv2d_2b_3x3(net.Conv2d_2a_3x3(net.Conv2d_1a_3x3(x)))
+        if self.layer == "Conv2d_2b_3x3":
+            return x
         x = F.max_pool2d(x, kernel_size=3, stride=2)
         x = net.Conv2d_4a_3x3(net.Conv2d_3b_1x1(x))
+        if self.layer == "Conv2d_4a_3x3":
+            return x
         x = F.max_pool2d(x, kernel_size=3, stride=2)
         for name in BLOCKS:
             x = getattr(net, name)(x)

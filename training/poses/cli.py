@@ -38,6 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> StageCommands:
     add_flag(run, "--step2_asymmetry_weight", type=float, default=None,
              help="weight front/back-asymmetric channels (lights) 1 + A × asymmetry in step 2's mIoU "
                   "(preset default)")
+    add_flag(run, "--step2_centroid_weight", type=float, default=None,
+             help="step 2 scores mIoU - W × the distance between where each part lands in the render and where "
+                  "it is in the image (0: mIoU alone, the spec; preset default)")
+    add_flag(run, "--step2_filter", choices=("v_agr", "margin"), default=None,
+             help="keep images whose hypotheses agree (v_agr, the spec) or whose best pose beats every pose on "
+                  "the other side by --step2_margin (preset default)")
+    add_flag(run, "--step2_margin", type=float, default=None,
+             help="front/back score margin of the margin filter (preset default)")
+    add_flag(run, "--semantic_rounds", type=int, default=None,
+             help="times the semantic templates are built (1: the spec; preset default)")
     run.set_defaults(run=_run)
     sheet = sub.add_parser("sheet", help="contact sheet: image, mask, chosen template over the image")
     sheet.add_argument("poses", help="pose file")
@@ -79,10 +89,10 @@ def _run(args: argparse.Namespace) -> int:
         config = config.replace(batch_images=args.batch)
     if args.steps:
         config = config.replace(steps=args.steps, lr_decay_after=max(1, int(0.8 * args.steps)))
-    if args.step2_blur is not None:
-        config = config.replace(step2_blur=args.step2_blur)
-    if args.step2_asymmetry_weight is not None:
-        config = config.replace(step2_asymmetry_weight=args.step2_asymmetry_weight)
+    for name in ("step2_blur", "step2_asymmetry_weight", "step2_centroid_weight", "step2_filter", "step2_margin",
+                 "semantic_rounds"):
+        if getattr(args, name) is not None:
+            config = config.replace(**{name: getattr(args, name)})
     templates = load_templates(_templates_name(args))
     collection = load_collection(args.collection, check="header")
     if args.limit is not None:

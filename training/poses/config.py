@@ -31,6 +31,11 @@ class PoseConfig:
     step2_asymmetry_weight: a: each object channel's weight in the mIoU is 1 + a · its front/back asymmetry
         (``step2.front_back_asymmetry``), so the channels that can tell a front from a back count more
         (0: equal weights, the spec).
+    step2_centroid_weight: w: the step-2 score is mIoU - w · the mean distance between where each part lands in
+        the render and where it is in the image (``step2.centroid_distance``; 0: the mIoU alone, the spec).
+    step2_centroid_power: sharpening of the rendered channels before their centroids (``centroid_distance``).
+    step2_filter: "v_agr" (the spec: agreement of the hypotheses on the score below ``v_agr_threshold``) or
+        "margin" (the best score beats every hypothesis more than 90° away by more than ``step2_margin``).
     appearance_channels / appearance_clusters / appearance_layer / appearance_input: the appearance features
         (Inception layer, input side, PCA channels, soft clusters used as pseudo-parts).
     """
@@ -57,10 +62,18 @@ class PoseConfig:
     semantic_rounds: int = 1
     step2_blur: float = 0.0
     step2_asymmetry_weight: float = 0.0
+    step2_centroid_weight: float = 0.0
+    step2_centroid_power: float = 2.0
+    step2_filter: str = "v_agr"
+    step2_margin: float = 0.05
     appearance_layer: str = "Mixed_5d"
     appearance_input: int = 299
     appearance_channels: int = 8
     appearance_clusters: int = 8
+
+    def __post_init__(self) -> None:
+        if self.step2_filter not in ("v_agr", "margin"):
+            raise ValueError(f"unknown step-2 filter {self.step2_filter!r}; choose v_agr or margin")
 
     def resolution_at(self, step: int) -> int:
         side = self.resolutions[0][1]
@@ -83,7 +96,9 @@ PRESETS = {
     "paper": PoseConfig(),
     "cpu": PoseConfig(name="cpu", steps=40, lr=0.1, lr_decay_after=32, resolutions=((0, 64), (20, 96)),
                       final_resolution=128, scale_sigma=True, prune_after=(12, 24), prune_single=True, batch_images=4,
-                      step2_resolution=128, appearance_input=224, semantic_rounds=3),
+                      step2_resolution=128, appearance_input=224, semantic_rounds=3,
+                      step2_centroid_weight=1.0, step2_filter="margin", step2_margin=0.03,
+                      appearance_clusters=32, appearance_channels=16),
 }
 
 

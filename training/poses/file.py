@@ -8,6 +8,7 @@ processed (kept or not), T = number of templates::
              template_weights (N, T) float32 one-hot template selector (the template the pose was fitted with)
              iou (N,) float32 silhouette IoU;  miou (N,) float32 part / appearance mIoU of the chosen hypothesis
              v_agr (N,) float32 agreement score (small = the good hypotheses agree);  kept (N,) uint8 filter result
+             margin (N,) float32, optional: front/back margin of the step-2 score (``step2.front_back_margin``)
     header   {"kind": "gan3d-poses", "version": 1, "ids": [...N record ids], "frame": "object",
               "image_frame": "full", "template_names": [...T], "meta": {...run settings, skip report...}}
 
@@ -45,7 +46,8 @@ class PoseEstimate:
 
     id: the record id.  pose: ``dataformat.Pose`` in the record's full-image frame, frame="object", with z0.
     template_weights: (T,) float32 one-hot.  iou, miou, v_agr: floats (see the module docstring).
-    kept: whether the record passed the filter (v_agr < 0.3 and mIoU above the 10th percentile).
+    kept: whether the record passed the filter (v_agr < 0.3 or margin > 0.05, see ``PoseConfig.step2_filter``,
+    and mIoU above the 10th percentile).  margin: the front/back margin (NaN in files written without it).
     """
 
     id: str
@@ -55,6 +57,7 @@ class PoseEstimate:
     miou: float
     v_agr: float
     kept: bool
+    margin: float = float("nan")
 
 
 @dataclass
@@ -85,7 +88,8 @@ def hypotheses_path(pose_path: str | os.PathLike) -> Path:
 
 def save_pose_file(path: str | os.PathLike, ids: list[str], q: np.ndarray, s: np.ndarray, t: np.ndarray,
                    z0: np.ndarray, template_weights: np.ndarray, iou: np.ndarray, miou: np.ndarray,
-                   v_agr: np.ndarray, kept: np.ndarray, template_names: list[str], meta: dict | None = None) -> Path:
+                   v_agr: np.ndarray, kept: np.ndarray, template_names: list[str], meta: dict | None = None,
+                   margin: np.ndarray | None = None) -> Path:
     """Write a pose file atomically (shapes in the module docstring; arrays are converted to the stored dtypes)."""
     import torch
 
@@ -105,6 +109,8 @@ def save_pose_file(path: str | os.PathLike, ids: list[str], q: np.ndarray, s: np
         "v_agr": torch.from_numpy(np.asarray(v_agr, np.float32).reshape(n)),
         "kept": torch.from_numpy(np.asarray(kept, np.uint8).reshape(n)),
     }
+    if margin is not None:
+        tensors["margin"] = torch.from_numpy(np.asarray(margin, np.float32).reshape(n))
     header = {"kind": POSE_KIND, "version": VERSION, "ids": list(map(str, ids)), "frame": "object",
               "image_frame": "full", "template_names": list(template_names), "meta": dict(meta or {})}
     return atomic_save(path, tensors, header)
@@ -142,7 +148,8 @@ def load_pose_file(path: str | os.PathLike) -> PoseFile:
                     (float(arrays["t"][i, 0]), float(arrays["t"][i, 1])), z0 if np.isfinite(z0) else None, frame)
         estimates.append(PoseEstimate(str(record_id), pose, arrays["template_weights"][i].copy(),
                                       float(arrays["iou"][i]), float(arrays["miou"][i]), float(arrays["v_agr"][i]),
-                                      bool(arrays["kept"][i])))
+                                      bool(arrays["kept"][i]),
+                                      float(arrays["margin"][i]) if "margin" in arrays else float("nan")))
     return PoseFile(estimates, list(header.get("template_names") or []), dict(header.get("meta") or {}))
 
 

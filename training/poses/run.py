@@ -266,7 +266,8 @@ def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *
             **(extra_meta or {})}
     save_pose_file(out, ids, [p.q for p in full], [p.s for p in full], [p.t for p in full],
                    [p.z0 for p in full], hyp.w[rows, choice.index].numpy(), hyp.iou[rows, choice.index].numpy(),
-                   choice.miou.numpy(), choice.v_agr.numpy(), kept, list(templates.names), meta)
+                   choice.miou.numpy(), choice.v_agr.numpy(), kept, list(templates.names), meta,
+                   margin=None if choice.margin is None else choice.margin.numpy())
     return PoseRunResult(out, hyp_path, total, len(ids), int(kept.sum()), skipped, features, cpu,
                          fitted_now, notes)
 
@@ -289,8 +290,10 @@ def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseC
         maps_of = _appearance_maps(ids, by_id, config)
     flip = _front_back_index(tpl.shape[1]) if config.step2_asymmetry_weight > 0 else None
 
-    def score_all() -> torch.Tensor:
+    def score_all() -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, K) step-2 score and (N, K) mIoU of every hypothesis under the current semantic templates."""
         miou = torch.zeros_like(hyp.iou)
+        dist = torch.zeros_like(hyp.iou)
         weights = None
         if flip is not None:
             asym = step2.front_back_asymmetry(semantic, flip)
@@ -300,9 +303,11 @@ def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseC
             for j, i in enumerate(chunk.tolist()):
                 pred = step2.render_channels(hyp, i, semantic, tpl, faces, side)
                 miou[i] = step2.soft_miou(pred, maps[j], blur=config.step2_blur, weights=weights)
+                if config.step2_centroid_weight:
+                    dist[i] = step2.centroid_distance(pred, maps[j], config.step2_centroid_power)
             if progress and round_ + 1 == config.semantic_rounds:
                 progress("step2", len(chunk))
-        return miou
+        return miou - config.step2_centroid_weight * dist, miou
 
     images, chosen = reliable, hyp.best()
     for round_ in range(config.semantic_rounds):
@@ -317,15 +322,15 @@ def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseC
         sums = sums + step2.SMOOTHING
         semantic = sums / sums.sum(dim=2, keepdim=True)
         semantic = (0.5 * (semantic + semantic[:, mirror])).float()
-        miou = score_all()
+        score, miou = score_all()
         if round_ + 1 < config.semantic_rounds:
-            # rebuild from every image whose hypotheses agree on mIoU, with its best-mIoU pose (sharpens
+            # rebuild from every image whose hypotheses agree on the score, with its best pose (sharpens
             # templates whose reliable side views mixed front/back-flipped poses)
-            choice = step2.choose(hyp, miou, config)
-            confident = choice.v_agr < config.v_agr_threshold
+            choice = step2.choose(hyp, score, config, miou)
+            confident = choice.kept if config.step2_filter == "margin" else choice.v_agr < config.v_agr_threshold
             if confident.any():
                 images, chosen = confident, choice.index
-    return step2.choose(hyp, miou, config), stats
+    return step2.choose(hyp, score, config, miou), stats
 
 
 def _front_back_index(n_vertices: int) -> torch.Tensor:

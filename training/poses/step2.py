@@ -6,8 +6,18 @@ clustered Inception features, see ``appearance``). Everything here works on any 
 
     reliable = reliable_subset(hyp, config)                          # (N,) bool
     semantic = semantic_templates(hyp, maps, templates, faces, reliable)   # (T, V, C-1) per-vertex distributions
-    miou = hypothesis_miou(hyp_i, maps_i, semantic, templates, faces)      # (K,) per hypothesis of one image
-    choice = choose(hyp, miou, config)                               # Choice(index, miou, v_agr, kept)
+    pred = render_channels(hyp, i, semantic, templates, faces, side)       # (K, C, R, R) per hypothesis
+    miou = soft_miou(pred, maps_i)                                   # (K,) the spec's score
+    dist = centroid_distance(pred, maps_i)                           # (K,) where each part lands vs. where it is
+    choice = choose(hyp, miou - w * dist, config, miou)              # Choice(index, miou, v_agr, margin, kept)
+
+Why the part centroids (``step2_centroid_weight``): on the testbed the flips that survive the mIoU are not the
+silhouette twins but the front/back-swapped poses (the truth turned 180° about the vertical axis), which a
+roughly front/back-symmetric car body fits about as well. Only small parts (head- and tail-lights) tell them
+apart, and their per-vertex probabilities in the semantic template are smeared and faint, so their overlap
+(Σmin/Σmax) barely changes between the two poses. Where a part lands in the image does: the centroid of the
+rendered channel (sharpened, see ``centroid_distance``) is at the front of the rendered car for headlights and
+at its back for taillights, whatever their strength.
 """
 from __future__ import annotations
 
@@ -161,26 +171,83 @@ def front_back_asymmetry(semantic: torch.Tensor, flip_index: torch.Tensor) -> to
     return (0.5 * diff / mass).clamp(0, 1)
 
 
+def channel_centroids(maps: torch.Tensor) -> torch.Tensor:
+    """Mass-weighted centre of every channel: (..., H, W) non-negative maps -> (..., 2) (x, y) in [-1, 1]
+    (pixel centres of the first and last column / row at -1 and 1); (0, 0) for an empty map."""
+    h, w = maps.shape[-2:]
+    ys = torch.linspace(-1, 1, h, dtype=maps.dtype).view(h, 1)
+    xs = torch.linspace(-1, 1, w, dtype=maps.dtype).view(1, w)
+    mass = maps.sum(dim=(-2, -1)).clamp_min(1e-9)
+    return torch.stack([(maps * xs).sum(dim=(-2, -1)) / mass, (maps * ys).sum(dim=(-2, -1)) / mass], dim=-1)
+
+
+def centroid_distance(pred: torch.Tensor, target: torch.Tensor, power: float = 2.0,
+                      min_mass: float = 1.0) -> torch.Tensor:
+    """Mean over the target's non-empty object channels of the distance between the centroid of the rendered
+    channel and that of the target channel, in half-frame units (the crop spans [-1, 1]).
+
+    pred (K, C, H, W), target (C, H, W), channel 0 = background (ignored) -> (K,) in [0, 2√2].
+    Each rendered channel is divided by its maximum and raised to ``power`` first: a semantic template
+    spreads a small part's probability thinly over the whole car, and without sharpening that tail pulls every
+    centroid toward the middle of the car.
+    """
+    obj = pred[:, 1:].clamp_min(0)
+    peak = obj.flatten(2).amax(-1).clamp_min(1e-9)[..., None, None]
+    sharp = (obj / peak) ** power
+    dist = (channel_centroids(sharp) - channel_centroids(target[1:])[None]).norm(dim=-1)     # (K, C-1)
+    present = (target[1:].flatten(1).sum(-1) > min_mass).to(pred.dtype)
+    return (dist * present).sum(-1) / present.sum().clamp_min(1.0)
+
+
+def front_back_margin(score: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """How clearly each image's best hypothesis beats every hypothesis on the other side: best score minus the
+    best score among hypotheses more than 90° away from it (rotation angle 2·acos|qᵢ·q_best|).
+
+    score (N, K), q (N, K, 4) -> (N,) ≥ 0; +inf when no hypothesis is more than 90° away.
+    """
+    rows = torch.arange(score.shape[0])
+    best = score.argmax(dim=1)
+    qn = q.double() / q.double().norm(dim=-1, keepdim=True)
+    dots = torch.einsum("nkc,nc->nk", qn, qn[rows, best]).abs()
+    other_side = dots < np.cos(np.pi / 4)                  # 2·acos|d| > 90°  <=>  |d| < cos 45°
+    rival = torch.where(other_side, score.double(), torch.full_like(score.double(), -torch.inf)).amax(dim=1)
+    return (score.double()[rows, best] - rival).float()
+
+
 @dataclass
 class Choice:
-    """index (N,) chosen hypothesis; miou (N,) its mIoU; v_agr (N,) agreement on mIoU; kept (N,) bool."""
+    """index (N,) chosen hypothesis; miou (N,) its mIoU; v_agr (N,) agreement on the step-2 score;
+    margin (N,) front/back margin of the step-2 score (``front_back_margin``); kept (N,) bool."""
 
     index: torch.Tensor
     miou: torch.Tensor
     v_agr: torch.Tensor
     kept: torch.Tensor
+    margin: torch.Tensor | None = None
 
 
-def choose(hyp: Hypotheses, miou: torch.Tensor, config: PoseConfig) -> Choice:
-    """§5.3 items 4–5: best mIoU per image; keep v_agr(mIoU) < threshold and mIoU above the percentile."""
-    index = miou.argmax(dim=1)
-    best = miou[torch.arange(len(index)), index]
-    v_agr = agreement_score(miou, hyp.q)
+def choose(hyp: Hypotheses, score: torch.Tensor, config: PoseConfig, miou: torch.Tensor | None = None) -> Choice:
+    """§5.3 items 4–5: the best-scoring hypothesis per image, and the filter.
+
+    score (N, K): the step-2 score (the spec: mIoU); miou (N, K): the mIoU itself when the score is another
+    (None: the score is the mIoU). Filter ``config.step2_filter``: "v_agr" (the spec: v_agr on the score below
+    ``v_agr_threshold``) or "margin" (``front_back_margin`` above ``step2_margin``); both also need the chosen
+    hypothesis's score above the run's ``miou_percentile`` (the spec's mIoU percentile when the score is mIoU).
+    """
+    miou = score if miou is None else miou
+    rows = torch.arange(score.shape[0])
+    index = score.argmax(dim=1)
+    best = score[rows, index]
+    v_agr = agreement_score(score, hyp.q)
+    margin = front_back_margin(score, hyp.q)
     cut = float(np.percentile(best.numpy(), config.miou_percentile)) if len(best) else 0.0
-    kept = (v_agr < config.v_agr_threshold) & (best > cut)
-    return Choice(index, best, v_agr, kept)
+    if config.step2_filter == "margin":
+        confident = margin > config.step2_margin
+    else:
+        confident = v_agr < config.v_agr_threshold
+    return Choice(index, miou[rows, index], v_agr, confident & (best > cut), margin)
 
 
 def choose_by_iou(hyp: Hypotheses, config: PoseConfig) -> Choice:
     """The silhouette-only baseline: best IoU, v_agr on IoU, the same filter with IoU in place of mIoU."""
-    return choose(hyp, hyp.iou, config)
+    return choose(hyp, hyp.iou, config.replace(step2_filter="v_agr"))
