@@ -46,8 +46,9 @@ class PoseEstimate:
 
     id: the record id.  pose: ``dataformat.Pose`` in the record's full-image frame, frame="object", with z0.
     template_weights: (T,) float32 one-hot.  iou, miou, v_agr: floats (see the module docstring).
-    kept: whether the record passed the filter (v_agr < 0.3 or margin > 0.05, see ``PoseConfig.step2_filter``,
-    and mIoU above the 10th percentile).  margin: the front/back margin (NaN in files written without it).
+    kept: whether the record passed the filter (``PoseConfig.step2_filter``: v_agr below its threshold, or the
+    margin above ``step2_margin``; and the step-2 score above the run's 10th percentile).
+    margin: the front/back margin of the step-2 score (NaN in files written before it was stored).
     """
 
     id: str

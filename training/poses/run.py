@@ -267,7 +267,7 @@ def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *
     save_pose_file(out, ids, [p.q for p in full], [p.s for p in full], [p.t for p in full],
                    [p.z0 for p in full], hyp.w[rows, choice.index].numpy(), hyp.iou[rows, choice.index].numpy(),
                    choice.miou.numpy(), choice.v_agr.numpy(), kept, list(templates.names), meta,
-                   margin=None if choice.margin is None else choice.margin.numpy())
+                   margin=choice.margin.numpy())
     return PoseRunResult(out, hyp_path, total, len(ids), int(kept.sum()), skipped, features, cpu,
                          fitted_now, notes)
 

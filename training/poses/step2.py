@@ -223,7 +223,7 @@ class Choice:
     miou: torch.Tensor
     v_agr: torch.Tensor
     kept: torch.Tensor
-    margin: torch.Tensor | None = None
+    margin: torch.Tensor
 
 
 def choose(hyp: Hypotheses, score: torch.Tensor, config: PoseConfig, miou: torch.Tensor | None = None) -> Choice:
