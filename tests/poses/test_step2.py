@@ -6,7 +6,7 @@ from backend.mesh import uv_sphere
 from backend.render import Pose, interpolate, object_to_renderer, rasterize, viewpoint_quaternion
 from training.poses import step2
 from training.poses.config import PRESETS
-from training.poses.geometry import complementary_score, twin_quaternion
+from training.poses.geometry import complementary_score, turned_around, twin_quaternion
 from training.poses.step1 import Hypotheses
 
 
@@ -105,12 +105,6 @@ def test_front_back_asymmetry():
     assert torch.equal(vertices[flip][:, 1], -vertices[:, 1])
 
 
-def _turned_around(q):
-    """q ⊗ (0, 0, 0, 1): the same camera with the object turned 180° about its vertical axis (front <-> back)."""
-    w, x, y, z = q.unbind(-1)
-    return torch.stack([-z, y, -x, w], dim=-1)
-
-
 def test_centroid_distance_by_hand():
     target = torch.zeros(3, 9, 9)
     target[1, 4, 0] = 1                                                # part 1 at the left edge, x = -1
@@ -161,7 +155,7 @@ def test_part_centroids_tell_front_from_back(car_template, faces):
                            torch.full_like(y, 0.1)], dim=1)
     semantic = (smeared / smeared.sum(1, keepdim=True))[None]
     n = len(q_true)
-    q = torch.stack([q_true, _turned_around(q_true)], dim=1)
+    q = torch.stack([q_true, turned_around(q_true)], dim=1)
     hyp = Hypotheses(q, pose.s[:, None].expand(n, 2, 1).clone(), torch.zeros(n, 2, 2), torch.full((n, 2, 1), 4.0),
                      torch.ones(n, 2, 1), torch.ones(n, 2))
     config = PRESETS["cpu"].replace(miou_percentile=0.0)

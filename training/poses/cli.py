@@ -48,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> StageCommands:
              help="front/back score margin of the margin filter (preset default)")
     add_flag(run, "--semantic_rounds", type=int, default=None,
              help="times the semantic templates are built (1: the spec; preset default)")
+    add_flag(run, "--refine_steps", type=int, default=None,
+             help="step 2b: refine the chosen pose and its turned-around partner with N silhouette steps at the "
+                  "final resolution, then let step 2's score choose again (0: off, the spec; preset default)")
+    add_flag(run, "--refine_lr", type=float, default=None, help="learning rate of step 2b (preset default)")
     run.set_defaults(run=_run)
     sheet = sub.add_parser("sheet", help="contact sheet: image, mask, chosen template over the image")
     sheet.add_argument("poses", help="pose file")
@@ -90,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.steps:
         config = config.replace(steps=args.steps, lr_decay_after=max(1, int(0.8 * args.steps)))
     for name in ("step2_blur", "step2_asymmetry_weight", "step2_centroid_weight", "step2_filter", "step2_margin",
-                 "semantic_rounds"):
+                 "semantic_rounds", "refine_steps", "refine_lr"):
         if getattr(args, name) is not None:
             config = config.replace(**{name: getattr(args, name)})
     templates = load_templates(_templates_name(args))

@@ -36,6 +36,9 @@ class PoseConfig:
     step2_centroid_power: sharpening of the rendered channels before their centroids (``centroid_distance``).
     step2_filter: "v_agr" (the spec: agreement of the hypotheses on the score below ``v_agr_threshold``) or
         "margin" (the best score beats every hypothesis more than 90° away by more than ``step2_margin``).
+    refine_steps: step 2b (``refine``): the chosen pose and its turned-around partner are refined with this many
+        silhouette steps at the final resolution and scored again (0: off, the spec). refine_lr: their learning
+        rate (×0.1 for the last quarter).
     appearance_channels / appearance_clusters / appearance_layer / appearance_input: the appearance features
         (Inception layer, input side, PCA channels, soft clusters used as pseudo-parts).
     """
@@ -66,6 +69,8 @@ class PoseConfig:
     step2_centroid_power: float = 2.0
     step2_filter: str = "v_agr"
     step2_margin: float = 0.05
+    refine_steps: int = 0
+    refine_lr: float = 0.02
     appearance_layer: str = "Mixed_5d"
     appearance_input: int = 299
     appearance_channels: int = 8

@@ -26,6 +26,13 @@ def twin_quaternion(q: torch.Tensor) -> torch.Tensor:
     return torch.stack([y, -z, w, -x], dim=-1)
 
 
+def turned_around(q: torch.Tensor) -> torch.Tensor:
+    """q ⊗ (0, 0, 0, 1): the same camera with the object turned 180° about its vertical axis (z up, so front and
+    back swap), R(result) = R(q) · R_z(180°). (..., 4) -> (..., 4)."""
+    w, x, y, z = q.unbind(-1)
+    return torch.stack([-z, y, -x, w], dim=-1)
+
+
 def complementary_score(q: torch.Tensor) -> torch.Tensor:
     """c(q) = (q · q̃)² (§5.3 item 1): 1 when q equals its silhouette twin (exact side views, unambiguous).
     (..., 4) -> (...)."""

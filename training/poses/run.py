@@ -243,7 +243,7 @@ def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *
         if progress:
             progress("step2", len(ids))
     else:
-        choice, stats = _step2(hyp, ids, by_id, features, collection, config, tpl, faces,
+        choice, stats, hyp = _step2(hyp, ids, by_id, features, collection, config, tpl, faces,
                                torch.from_numpy(np.array(sphere.mirror_index)), progress)
         if stats["fallback"]:
             notes.append(f"templates {stats['fallback']} had no reliable side view; used their most side-on images")
@@ -290,7 +290,7 @@ def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseC
         maps_of = _appearance_maps(ids, by_id, config)
     flip = _front_back_index(tpl.shape[1]) if config.step2_asymmetry_weight > 0 else None
 
-    def score_all() -> tuple[torch.Tensor, torch.Tensor]:
+    def score_all(hyp: Hypotheses = hyp, report: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, K) step-2 score and (N, K) mIoU of every hypothesis under the current semantic templates."""
         miou = torch.zeros_like(hyp.iou)
         dist = torch.zeros_like(hyp.iou)
@@ -305,7 +305,7 @@ def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseC
                 miou[i] = step2.soft_miou(pred, maps[j], blur=config.step2_blur, weights=weights)
                 if config.step2_centroid_weight:
                     dist[i] = step2.centroid_distance(pred, maps[j], config.step2_centroid_power)
-            if progress and round_ + 1 == config.semantic_rounds:
+            if progress and report and round_ + 1 == config.semantic_rounds:
                 progress("step2", len(chunk))
         return miou - config.step2_centroid_weight * dist, miou
 
@@ -330,7 +330,33 @@ def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseC
             confident = choice.kept if config.step2_filter == "margin" else choice.v_agr < config.v_agr_threshold
             if confident.any():
                 images, chosen = confident, choice.index
-    return step2.choose(hyp, score, config, miou), stats
+    if config.refine_steps > 0:
+        hyp, score, miou = _refine_choice(hyp, score, miou, ids, by_id, config, tpl, faces, score_all)
+    return step2.choose(hyp, score, config, miou), stats, hyp
+
+
+def _refine_choice(hyp: Hypotheses, score, miou, ids, by_id, config: PoseConfig, tpl, faces, score_all):
+    """Step 2b (``refine``): the chosen hypothesis refined in place plus its refined turned-around partner as
+    column K; both scored with the final semantic templates. Returns the (N, K + 1) hypotheses, score and mIoU."""
+    from .refine import add_refined_partners
+
+    n, k = hyp.q.shape[:2]
+    rows = torch.arange(n)
+    chosen = score.argmax(dim=1)
+
+    def masks_of(indices):
+        return torch.from_numpy(np.stack([_load(by_id[ids[i]], config).sample.mask for i in indices]))
+
+    aug = add_refined_partners(hyp, chosen, masks_of, tpl, faces, config)
+    pair = Hypotheses(*(torch.stack([getattr(aug, f)[rows, chosen], getattr(aug, f)[:, k]], dim=1)
+                        for f in ("q", "s", "t", "z0", "w", "iou")))
+    pair_score, pair_miou = score_all(pair, report=False)
+    out = []
+    for full, new in ((score, pair_score), (miou, pair_miou)):
+        full = full.clone()
+        full[rows, chosen] = new[:, 0]
+        out.append(torch.cat([full, new[:, 1:2]], dim=1))
+    return aug, out[0], out[1]
 
 
 def _front_back_index(n_vertices: int) -> torch.Tensor:

@@ -77,10 +77,40 @@ def brick_wall(screen: torch.Tensor) -> torch.Tensor:
     return F.relu(screen[..., :2].abs() - 1).square().mean(dim=(1, 2))
 
 
+def silhouette_step(optimiser: AdamFull, pose_params: tuple[torch.Tensor, ...], vertices: torch.Tensor,
+                    faces: torch.Tensor, target: torch.Tensor, side: int, sigma_inv: float):
+    """One AdamFull step on N images × K hypotheses: the §5.2 objective (per image, the soft-silhouette MSE
+    averaged over its hypotheses and pixels, plus the brick-wall penalty), then q normalised, s = |s|, z0 clamped.
+
+    pose_params: (q (N·K, 4), s (N·K, 1), t (N·K, 2), z0 (N·K, 1)); vertices (N·K, V, 3); target (N, side, side).
+    Returns the updated (q, s, t, z0) (detached) and the soft silhouettes (N, K, side, side) before the step.
+    """
+    from backend.render import Pose, object_to_renderer, render_silhouette
+
+    n = target.shape[0]
+    params = [p.detach().requires_grad_(True) for p in pose_params]
+    pose = Pose(*params)
+    screen = object_to_renderer(vertices, pose)
+    sil = render_silhouette(vertices, faces, pose, side, sigma_inv=sigma_inv)
+    sil = sil.reshape(n, -1, side, side)
+    mse = (sil - target[:, None]).square().mean(dim=(1, 2, 3)).sum()
+    loss = mse + brick_wall(screen).sum()
+    loss.backward()
+    grad = torch.cat([p.grad for p in params], dim=1)
+    update = optimiser.step(grad).float()
+    with torch.no_grad():
+        q = params[0] + update[:, :4]
+        q = q / q.norm(dim=1, keepdim=True)
+        s = (params[1] + update[:, 4:5]).abs()
+        t = params[2] + update[:, 5:7]
+        z0 = (params[3] + update[:, 7:8]).clamp(*Z0_RANGE)
+    return (q, s, t, z0), sil.detach()
+
+
 def fit_hypotheses(masks: torch.Tensor, templates: torch.Tensor, faces: torch.Tensor, config: PoseConfig,
                    progress: Callable[[int], None] | None = None) -> Hypotheses:
     """Run step 1 on N images at once. masks (N, S, S) float in [0, 1]; templates (T, V, 3); faces (F, 3) int64."""
-    from backend.render import Pose, object_to_renderer, render_silhouette
+    from backend.render import Pose, render_silhouette
 
     n = masks.shape[0]
     n_templates = templates.shape[0]
@@ -103,25 +133,11 @@ def fit_hypotheses(masks: torch.Tensor, templates: torch.Tensor, faces: torch.Te
             optimiser.lr *= 0.1
         side = config.resolution_at(step)
         target = resize_masks(masks, side)
-        params = [p.detach().requires_grad_(True) for p in (q, s, t, z0)]
-        pose = Pose(*params)
-        vertices = templates[tpl.reshape(-1)]
-        screen = object_to_renderer(vertices, pose)
-        sil = render_silhouette(vertices, faces, pose, side, sigma_inv=config.sigma_at(side))
         kk = tpl.shape[1]
-        sil = sil.reshape(n, kk, side, side)
-        mse = (sil - target[:, None]).square().mean(dim=(1, 2, 3)).sum()
-        loss = mse + brick_wall(screen).sum()
-        loss.backward()
-        grad = torch.cat([p.grad for p in params], dim=1)
-        update = optimiser.step(grad).float()
+        (q, s, t, z0), sil = silhouette_step(optimiser, (q, s, t, z0), templates[tpl.reshape(-1)], faces,
+                                             target, side, config.sigma_at(side))
         with torch.no_grad():
-            q = params[0] + update[:, :4]
-            q = q / q.norm(dim=1, keepdim=True)
-            s = (params[1] + update[:, 4:5]).abs()
-            t = params[2] + update[:, 5:7]
-            z0 = (params[3] + update[:, 7:8]).clamp(*Z0_RANGE)
-            iou = mask_iou(sil.detach(), target[:, None])
+            iou = mask_iou(sil, target[:, None])
             if step + 1 in prune and kk > 1:
                 keep = iou.topk(kk // 2, dim=1).indices.sort(dim=1).values          # (N, K/2)
                 flat = (torch.arange(n)[:, None] * kk + keep).reshape(-1)
