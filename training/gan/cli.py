@@ -59,7 +59,71 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     _flag(ship, "name", default="car", help="model name (default car)")
     _flag(ship, "card", default=None, help="JSON file with extra card facts (data, figures, commands)")
     ship.set_defaults(run=run_ship)
-    return StageCommands(group="gan", commands=["train", "ship"], default="train")
+    ev = gsub.add_parser("evaluate", help="FID against a pseudo-GT folder: its ceiling, texture-only, mesh-only")
+    _flag(ev, "pseudogt", required=True, help="pseudo-GT folder; each item is rendered under its image's pose")
+    _flag(ev, "mode", default="ceiling", choices=("ceiling", "texture_only", "mesh_only", "full"),
+          help="ceiling: the items' own meshes and textures (the best a GAN trained on them can reach); "
+               "texture_only / mesh_only: the items' meshes with generated textures / generated meshes with "
+               "the items' textures; full: generated meshes and textures")
+    _flag(ev, "checkpoint", default=None, help="generator for every mode but ceiling (a model file or run "
+          "checkpoint)")
+    group = ev.add_mutually_exclusive_group(required=True)
+    add_flag(group, "--stats", default=None, help="real statistics .npz (`python -m fid.evaluate stats`)")
+    add_flag(group, "--real", default=None, type=dataset_argument,
+             help="collection whose (cached) real statistics to compare with")
+    _flag(ev, "collection", default=None, type=dataset_argument,
+          help="the collection the pseudo-GT was made from (default: the one its index names)")
+    _flag(ev, "num_samples", type=int, default=None, help="renders (default: one per item)")
+    _flag(ev, "seed", type=int, default=1234, help="latent seed of sample 0 (sample j: seed + j)")
+    _flag(ev, "limit", type=int, default=None, help="only the first N items")
+    _flag(ev, "skip", type=int, default=0,
+          help="leave out the first N items (e.g. the images the real statistics were computed on)")
+    _flag(ev, "json", action="store_true", help="print the result as JSON too")
+    add_device_argument(ev)
+    ev.set_defaults(run=run_evaluate)
+    return StageCommands(group="gan", commands=["train", "ship", "evaluate"], default="train")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from backend.cli import device_from_args
+    from dataformat import load_collection
+    from fid.inception import load_feature_extractor
+    from fid.real import real_statistics
+    from fid.statistics import FeatureStatistics
+    from training.pseudogt import open_pseudogt
+
+    from .evaluate import pseudogt_fid
+
+    device = device_from_args(args)
+    data = open_pseudogt(args.pseudogt, limit=args.limit)
+    if args.skip:
+        data = data.subset(args.skip)
+        if not len(data):
+            raise ValueError(f"--skip {args.skip} leaves no pseudo-GT item")
+    extractor = load_feature_extractor("tf", device=device)
+    if args.stats:
+        real = FeatureStatistics.load(args.stats)
+    else:
+        real = real_statistics(args.real, extractor, progress=True).statistics
+    model = None
+    if args.mode != "ceiling":
+        if not args.checkpoint:
+            raise ValueError(f"--mode {args.mode} needs --checkpoint (the generator to render)")
+        from backend.model_choice import select_model
+
+        model = select_model(checkpoint=args.checkpoint)
+    collection = load_collection(args.collection, check="header") if args.collection else None
+    result = pseudogt_fid(data, real, extractor, args.mode, model, args.num_samples, args.seed,
+                          collection=collection, device=str(device), progress=True)
+    kid = "" if result.kid is None else f"  KID {result.kid:.5f}" + (
+        f" ± {result.kid_std:.5f}" if result.kid_std is not None else "")
+    print(f"{args.mode}: FID {result.fid:.4f}{kid}  ({result.num_b} renders of {len(data)} pseudo-GT items vs "
+          f"{result.num_a} real images)")
+    if args.json:
+        print(json.dumps({"mode": args.mode, "pseudogt": str(args.pseudogt), **result.to_dict()}))
+    return 0
 
 
 def run_ship(args: argparse.Namespace) -> int:

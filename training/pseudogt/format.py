@@ -138,6 +138,12 @@ class PseudoGTSet:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def subset(self, start: int = 0, stop: int | None = None) -> "PseudoGTSet":
+        """Items start..stop-1 (the poses file's rows too)."""
+        sl = slice(start, stop)
+        return PseudoGTSet(self.root, self.info, self.ids[sl], self.texture[sl], self.alpha[sl], self.mesh[sl],
+                           self.category[sl], {k: v[sl] for k, v in self.poses.items()})
+
     @property
     def texture_resolution(self) -> int:
         return int(self.texture.shape[-1])
