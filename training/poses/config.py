@@ -103,7 +103,7 @@ PRESETS = {
                       final_resolution=128, scale_sigma=True, prune_after=(12, 24), prune_single=True, batch_images=4,
                       step2_resolution=128, appearance_input=224, semantic_rounds=3,
                       step2_centroid_weight=1.0, step2_filter="margin", step2_margin=0.03,
-                      appearance_clusters=32, appearance_channels=16),
+                      appearance_clusters=32, appearance_channels=16, refine_steps=40),
 }
 
 
