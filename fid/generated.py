@@ -102,8 +102,6 @@ def render_samples(generator, plan: SamplePlan, seed: int, truncation: float = 1
 
     generator: a backend.sampling.MeshGenerator; sample j uses seed + j.
     """
-    from backend.render import Pose, render_textured
-
     if mode not in MODES:
         raise FIDError(f"unknown FID mode {mode!r}: use one of {', '.join(MODES)}")
     if mode != "full" and pseudo_gt is None:
@@ -111,11 +109,8 @@ def render_samples(generator, plan: SamplePlan, seed: int, truncation: float = 1
                        "does not produce yet (a later training stage); use the full FID")
     if batch_size < 1:
         raise FIDError(f"batch size must be at least 1, got {batch_size}")
-    template = generator.template
     device = generator.device
-    faces = torch.as_tensor(np.array(template.faces), dtype=torch.int64, device=device)
-    uvs = torch.as_tensor(np.array(template.uvs), dtype=torch.float32, device=device)
-    face_uvs = torch.as_tensor(np.array(template.face_uvs), dtype=torch.int64, device=device)
+    topology = template_topology(generator.template, device)
     for start in range(0, len(plan), batch_size):
         stop = min(start + batch_size, len(plan))
         classes = plan.class_index[start:stop] if plan.class_index is not None else None
@@ -126,9 +121,29 @@ def render_samples(generator, plan: SamplePlan, seed: int, truncation: float = 1
             vertices = pseudo_gt.vertices(records).to(device, torch.float32)
         elif mode == "mesh_only":
             textures = pseudo_gt.texture(records).to(device, torch.float32)
-        pose = Pose(q=torch.from_numpy(plan.q[start:stop]), s=torch.from_numpy(plan.s[start:stop]),
-                    t=torch.from_numpy(plan.t[start:stop])).to(device)
-        with torch.no_grad():
-            out = render_textured(vertices, faces, uvs, face_uvs, textures, pose, resolution, background=None,
-                                  impl=impl)
-        yield ((out.image.clamp(-1.0, 1.0) + 1.0) / 2.0).float().cpu()
+        yield render_planned(vertices, textures, topology, plan, start, stop, resolution, impl).cpu()
+
+
+def template_topology(template, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The template's (faces (F, 3) int64, uvs (U, 2) float32, face_uvs (F, 3) int64) as tensors on ``device``."""
+    faces = torch.as_tensor(np.array(template.faces), dtype=torch.int64, device=device)
+    uvs = torch.as_tensor(np.array(template.uvs), dtype=torch.float32, device=device)
+    face_uvs = torch.as_tensor(np.array(template.face_uvs), dtype=torch.int64, device=device)
+    return faces, uvs, face_uvs
+
+
+def render_planned(vertices: torch.Tensor, textures: torch.Tensor, topology, plan: SamplePlan, start: int, stop: int,
+                   resolution: int = INPUT_RESOLUTION, impl: str = "fast") -> torch.Tensor:
+    """Hard textured renders of samples ``start:stop`` of ``plan`` under their poses, grey background.
+
+    vertices: (B, V, 3); textures: (B, 3, H, W) in [-1, 1]; topology: ``template_topology``'s tuple.
+    Returns (B, 3, resolution, resolution) float32 in [0, 1] on the vertices' device.
+    """
+    from backend.render import Pose, render_textured
+
+    faces, uvs, face_uvs = topology
+    pose = Pose(q=torch.from_numpy(plan.q[start:stop]), s=torch.from_numpy(plan.s[start:stop]),
+                t=torch.from_numpy(plan.t[start:stop])).to(vertices.device)
+    with torch.no_grad():
+        out = render_textured(vertices, faces, uvs, face_uvs, textures, pose, resolution, background=None, impl=impl)
+    return ((out.image.clamp(-1.0, 1.0) + 1.0) / 2.0).float()

@@ -94,21 +94,14 @@ def ceiling_renders(meshes: PseudoGTMeshes, plan, batch_size: int = 16, resoluti
                     impl: str = "fast") -> Iterator[torch.Tensor]:
     """Each item's own mesh and texture under its own pose: (B, 3, R, R) float32 in [0, 1] batches."""
     from backend.mesh import uv_sphere
-    from backend.render import Pose, render_textured
+    from fid.generated import render_planned, template_topology
 
-    template = uv_sphere()
-    faces = torch.as_tensor(np.array(template.faces), dtype=torch.int64)
-    uvs = torch.as_tensor(np.array(template.uvs), dtype=torch.float32)
-    face_uvs = torch.as_tensor(np.array(template.face_uvs), dtype=torch.int64)
+    topology = template_topology(uv_sphere())
     for start in range(0, len(plan), batch_size):
         stop = min(start + batch_size, len(plan))
         items = plan.record_index[start:stop].tolist()
-        pose = Pose(q=torch.from_numpy(plan.q[start:stop]), s=torch.from_numpy(plan.s[start:stop]),
-                    t=torch.from_numpy(plan.t[start:stop]))
-        with torch.no_grad():
-            out = render_textured(meshes.vertices(items), faces, uvs, face_uvs, meshes.texture(items), pose,
-                                  resolution, background=None, impl=impl)
-        yield ((out.image.clamp(-1.0, 1.0) + 1.0) / 2.0).float()
+        yield render_planned(meshes.vertices(items), meshes.texture(items), topology, plan, start, stop,
+                             resolution, impl)
 
 
 def pseudogt_fid(data: PseudoGTSet, real, extractor, mode: str = "ceiling", model=None,
