@@ -22,7 +22,7 @@ def truth_pseudogt(tmp_path_factory, synth_collection):
 def test_ceiling_renders_reproduce_their_images(truth_pseudogt):
     data = open_pseudogt(truth_pseudogt)
     records = item_records(data)
-    renders = torch.cat(list(ceiling_renders(PseudoGTMeshes(data), plan_for(records, len(records)), 2)))
+    renders = torch.cat(list(ceiling_renders(PseudoGTMeshes(data), plan_for(data, len(records)), 2)))
     assert renders.shape == (4, 3, 299, 299)
     for k, record in enumerate(records):
         real = torch.from_numpy(masked_crop(record))
@@ -32,6 +32,28 @@ def test_ceiling_renders_reproduce_their_images(truth_pseudogt):
         assert iou > 0.8, (record.id, iou)
         err = float((renders[k] - real).abs().mean(0)[a & b].mean())
         assert err < 0.12, (record.id, err)       # 64² images through 128² textures: blurred, same colours
+
+
+def test_renders_use_the_pose_the_item_was_made_with(truth_pseudogt):
+    from fid.generated import crop_pose
+
+    data = open_pseudogt(truth_pseudogt)
+    records = item_records(data)
+    plan = plan_for(data, 6)
+    assert plan.record_index.tolist() == [0, 1, 2, 3, 0, 1]
+    for j, i in enumerate(plan.record_index.tolist()):     # from truth: the poses file holds the true crop poses
+        true = crop_pose(records[i])
+        np.testing.assert_allclose(plan.q[j], true.q, atol=1e-5)
+        np.testing.assert_allclose(plan.s[j, 0], true.s, atol=1e-5)
+        np.testing.assert_allclose(plan.t[j], true.t, atol=1e-5)
+    # an estimated pose (here: half the scale) is what the render follows, not the record's pose
+    base = torch.cat(list(ceiling_renders(PseudoGTMeshes(data), plan_for(data, 1), 1)))
+    data.poses["scale"] = data.poses["scale"] * 0.5
+    half = torch.cat(list(ceiling_renders(PseudoGTMeshes(data), plan_for(data, 1), 1)))
+    area = lambda im: float(((im - 0.5).abs().amax(1) > 0.02).sum())   # noqa: E731
+    assert 0.15 < area(half) / area(base) < 0.35
+    with pytest.raises(PseudoGTEvaluationError, match="at least 1"):
+        plan_for(data, 0)
 
 
 def test_ceiling_beats_an_untrained_generator(truth_pseudogt, synth_collection, tmp_path):

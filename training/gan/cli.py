@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     _flag(ship, "card", default=None, help="JSON file with extra card facts (data, figures, commands)")
     ship.set_defaults(run=run_ship)
     ev = gsub.add_parser("evaluate", help="FID against a pseudo-GT folder: its ceiling, texture-only, mesh-only")
-    _flag(ev, "pseudogt", required=True, help="pseudo-GT folder; each item is rendered under its image's pose")
+    _flag(ev, "pseudogt", required=True, help="pseudo-GT folder; each item is rendered under the pose it was made with")
     _flag(ev, "mode", default="ceiling", choices=("ceiling", "texture_only", "mesh_only", "full"),
           help="ceiling: the items' own meshes and textures (the best a GAN trained on them can reach); "
                "texture_only / mesh_only: the items' meshes with generated textures / generated meshes with "

@@ -1,7 +1,8 @@
 """FID against a pseudo-GT folder (§7): the ceiling of the data, and texture-only / mesh-only FID of a generator.
 
-The pseudo-GT is what the GAN learns from, so it bounds what the GAN can reach. Four renders, each under the pose of
-the pseudo-GT item's own image (its 299² FID crop, ``fid.generated.crop_pose``), compared with real statistics:
+The pseudo-GT is what the GAN learns from, so it bounds what the GAN can reach. Four renders, each under the pose the
+pseudo-GT item was made with (the folder's poses file, in the frame of the image's 299² FID crop), compared with
+real statistics:
 
 * ``ceiling``: the item's own mesh with its own (partial) texture. Under its own pose nearly every visible pixel
   is covered by a texel that came from that very image, so this is the FID of a generator that reproduced its
@@ -54,7 +55,10 @@ class PseudoGTMeshes:
 
 
 def item_records(data: PseudoGTSet, collection=None) -> list:
-    """The collection record of every item (in item order), from the folder's ``collection`` unless given."""
+    """The collection record of every item (in item order), from the folder's ``collection`` unless given.
+
+    Checks that the folder belongs to the collection; the poses come from the folder itself (``plan_for``), so
+    records without a pose (real photos) are fine."""
     from dataformat import load_collection
 
     if collection is None:
@@ -71,23 +75,26 @@ def item_records(data: PseudoGTSet, collection=None) -> list:
     if missing:
         raise PseudoGTEvaluationError(f"{len(missing)} pseudo-GT items (e.g. {missing[0]!r}) are not records of "
                                       f"{collection.root}; pass the collection the folder was made from")
-    records = [by_id[i] for i in data.ids]
-    unposed = [r.id for r in records if r.pose is None or r.pose.frame != "object"]
-    if unposed:
-        raise PseudoGTEvaluationError(f"{len(unposed)} records (e.g. {unposed[0]!r}) have no object-frame pose")
-    return records
+    return [by_id[i] for i in data.ids]
 
 
-def plan_for(records: Sequence, count: int):
-    """``fid.generated.SamplePlan`` whose sample j uses item j mod N (record_index = item index)."""
-    from fid.generated import SamplePlan, crop_pose
+def plan_for(data: PseudoGTSet, count: int):
+    """``fid.generated.SamplePlan`` whose sample j uses item j mod N (record_index = item index), under the pose
+    the item was made with: the folder's poses file (§1.3, crop frame of the 299² FID crop, padding 0.05).
 
-    chosen = [j % len(records) for j in range(count)]
-    poses = [crop_pose(records[i]) for i in range(len(records))]
-    return SamplePlan(record_index=np.asarray(chosen, np.int64),
-                      q=np.asarray([poses[i].q for i in chosen], np.float32),
-                      s=np.asarray([[poses[i].s] for i in chosen], np.float32),
-                      t=np.asarray([poses[i].t for i in chosen], np.float32), class_index=None)
+    From-truth folders carry the true poses; folders from a reconstruction run carry the *estimated* poses, under
+    which their meshes and textures line up with the image (the record's true pose would not, e.g. after a flip).
+    """
+    from fid.generated import SamplePlan
+
+    if count < 1:
+        raise PseudoGTEvaluationError(f"the number of samples must be at least 1, got {count}")
+    chosen = np.arange(count, dtype=np.int64) % len(data)
+    poses = data.poses
+    return SamplePlan(record_index=chosen,
+                      q=poses["rotation"].numpy().astype(np.float32)[chosen],
+                      s=poses["scale"].numpy().astype(np.float32)[chosen],
+                      t=poses["translation"].numpy().astype(np.float32)[chosen, :2], class_index=None)
 
 
 def ceiling_renders(meshes: PseudoGTMeshes, plan, batch_size: int = 16, resolution: int = 299,
@@ -121,7 +128,7 @@ def pseudogt_fid(data: PseudoGTSet, real, extractor, mode: str = "ceiling", mode
     if mode != "ceiling" and model is None:
         raise PseudoGTEvaluationError(f"mode {mode} renders a generator's output: pass a model (--checkpoint)")
     records = item_records(data, collection)
-    plan = plan_for(records, num_samples or len(records))
+    plan = plan_for(data, num_samples or len(records))
     meshes = PseudoGTMeshes(data)
     if mode == "ceiling":
         batches = ceiling_renders(meshes, plan, batch_size, INPUT_RESOLUTION)
