@@ -4,7 +4,10 @@
 
 Installs the legacy zip (Blender 3.x–4.1 path), enables it, opens the sidebar, connects to the running backend
 and generates a few cars through the operator; everything after start-up runs from bpy.app.timers, as in normal
-use (the timers do fire in the UI).
+use (the timers do fire in the UI). On a fresh Blender user folder the first-run Quick Setup covers the view:
+after SCREENSHOT-READY, under Xvfb (`Xvfb :99 -screen 0 1600x900x24`), a click in the viewport and Escape close it,
+a click on the sidebar's gan3d tab shows the panel, dragging the sidebar's left edge widens it, and
+`import -window root docs/images/addon_panel.png` (ImageMagick) takes the picture (xdotool for the mouse).
 """
 import sys
 
