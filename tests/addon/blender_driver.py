@@ -366,6 +366,17 @@ def diffs(obj, reference):
             "pixel": float(np.abs(pixels_of(image_of(obj)) - pixels_of(image_of(reference))).max())}
 
 
+def diagnosis(obj, reference) -> dict:
+    """What differs between two objects that should be the same car (reported when an exactness check fails)."""
+    a, b = pixels_of(image_of(obj)).reshape(-1, 4), pixels_of(image_of(reference)).reshape(-1, 4)
+    differing = np.abs(a - b).max(1) > 0
+    return {"names": [obj.name, reference.name], "images": [image_of(obj).name, image_of(reference).name],
+            "differing_pixels": int(differing.sum()), "pixels": len(a),
+            "channel_max": np.abs(a - b).max(0).tolist(),
+            "same_latent": list(obj.get("gan3d_latent", [])) == list(reference.get("gan3d_latent", [])),
+            "props": [props_of(obj), props_of(reference)]}
+
+
 def grid_cars():
     return [o for o in generated_objects() if o.get("gan3d_model") == "random-small" and o["gan3d_seed"] >= 0]
 
@@ -442,6 +453,8 @@ def blend():
     facts["classes"] = [{"name": o.name, "class_name": o["gan3d_class_name"],
                          "class_weights": list(o.get("gan3d_class_weights", [])),
                          "to_car": diffs(o, car), "to_bird": diffs(o, bird)} for o in mixed]
+    if len(mixed) == 3:
+        facts["classes_diagnosis"] = {"car_end": diagnosis(mixed[0], car), "bird_end": diagnosis(mixed[2], bird)}
     facts["classes_report"] = job_report()
     s.blend_include_ends = False
     return facts
