@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     _flag(train, "export_official", default=None, help="also write the original checkpoint .pth layout here")
     _flag(train, "init_generator", default=None,
           help="warm start a new run: generator + EMA weights from this model file (e.g. the shipped default)")
+    _flag(train, "augment", default=None,
+          help="differentiable augmentation of the texture discriminators' inputs against D overfitting a small "
+               "set (not in the paper): color, cutout, color,cutout or none (default)")
     _flag(train, "stop_after_minutes", type=float, default=None, help="stop cleanly (with a checkpoint) after N min")
     add_device_argument(train)
     train.set_defaults(run=run_train)
@@ -150,6 +153,10 @@ def _config(args: argparse.Namespace, device) -> "GANConfig":
         changes["batch_size"] = args.batch_size
     if args.seed is not None:
         changes["seed"] = args.seed
+    if getattr(args, "augment", None) is not None:
+        from .augment import parse_augment
+
+        changes["augment"] = ",".join(parse_augment(args.augment))
     return config.replace(**changes) if changes else config
 
 

@@ -22,6 +22,8 @@ class GANConfig:
     d_steps_per_g: step i is a G step when i mod (d_steps_per_g + 1) == 0, else a D step (each batch used once).
     mesh_regularization: weight of the flat regulariser. mirror: virtual-mirror augmentation with p = 0.5.
     seed: data order, latents and augmentation are functions of (seed, step), so resumes and DDP see the same.
+    augment: optional differentiable augmentation of the texture discriminators' inputs, "" (none, the paper) or
+    a comma list of ``training.gan.augment.OPS`` ("color,cutout").
     """
 
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -37,6 +39,7 @@ class GANConfig:
     mirror: bool = True
     seed: int = 1
     truncation: float = 1.0
+    augment: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -60,7 +63,8 @@ class GANConfig:
 
 
 #: Keys that a resumed run must share with its checkpoint (the rest, e.g. ``steps``, may be extended).
-RESUME_KEYS = ("generator", "d_width", "num_discriminators", "batch_size", "d_steps_per_g", "seed", "mirror")
+RESUME_KEYS = ("generator", "d_width", "num_discriminators", "batch_size", "d_steps_per_g", "seed", "mirror",
+               "augment")
 
 
 def mismatches(saved: GANConfig, current: GANConfig) -> list[str]:

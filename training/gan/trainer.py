@@ -30,6 +30,7 @@ from training.engine import Distributed, atomic_save_file
 from training.engine.checkpoint import optimizer_from_tensors, optimizer_to_tensors
 from training.pseudogt import PseudoGTSet
 
+from . import augment as diffaugment
 from .config import GANConfig, mismatches
 from .discriminator import MultiScaleDiscriminator
 from .losses import combine, flat_loss, hinge_d_fake, hinge_d_real, hinge_g
@@ -72,6 +73,10 @@ class GANTrainer:
             raise TrainingError(f"batch size {config.batch_size} does not split over {self.dist.world_size} "
                                 f"processes; use a multiple of {self.dist.world_size}")
         self.local_batch = config.batch_size // self.dist.world_size
+        try:
+            self.augment_ops = diffaugment.parse_augment(config.augment)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
         g = config.generator
         if data.texture_resolution != g.texture_resolution or data.mesh_resolution != g.mesh_resolution:
             raise TrainingError(
@@ -187,10 +192,10 @@ class GANTrainer:
         if kind not in (None, "g", "d"):
             raise ValueError(f"kind must be None, 'g' or 'd', got {kind!r}")
         if kind == "g" or (kind is None and self.is_g_step(step)):
-            losses = self._g_step(z, c, alpha)
+            losses = self._g_step(z, c, alpha, step)
             kind = "g"
         else:
-            losses = self._d_step(texture, alpha, mesh, z, c)
+            losses = self._d_step(texture, alpha, mesh, z, c, step)
             kind = "d"
         self.step += 1
         for k, v in losses.items():
@@ -207,7 +212,18 @@ class GANTrainer:
                                 f"Lower the learning rates or check the pseudo-GT for bad values")
         return out
 
-    def _d_step(self, texture: Tensor, alpha: Tensor, mesh: Tensor, z: Tensor, c: Tensor | None) -> dict[str, float]:
+    def _augmented(self, x: Tensor, step: int, copies: int = 1) -> Tensor:
+        """x (copies * b, 4, T, T) through the run's optional DiffAugment ops, with this process's slice of
+        step ``step``'s draw (the same draw for each of the ``copies`` stacked batches)."""
+        if not self.augment_ops:
+            return x
+        lo = self.dist.rank * self.local_batch
+        params = diffaugment.draw(self.config.batch_size, self.config.seed, step)
+        params = params.slice(slice(lo, lo + self.local_batch)).repeat(copies)
+        return diffaugment.augment(x, self.augment_ops, params)
+
+    def _d_step(self, texture: Tensor, alpha: Tensor, mesh: Tensor, z: Tensor, c: Tensor | None,
+                step: int = 0) -> dict[str, float]:
         self.opt_d.zero_grad(set_to_none=True)
         with torch.no_grad(), self._autocast():
             fake_texture, fake_mesh = self.g(z, c)
@@ -215,7 +231,8 @@ class GANTrainer:
         x_fake = torch.cat([fake_texture.to(self.dtype) * alpha, alpha], dim=1)
         b = x_real.shape[0]
         with self._autocast():
-            outputs = self.d(torch.cat([x_real, x_fake]), torch.cat([mesh, fake_mesh.to(self.dtype)]),
+            outputs = self.d(self._augmented(torch.cat([x_real, x_fake]), step, copies=2),
+                             torch.cat([mesh, fake_mesh.to(self.dtype)]),
                              None if c is None else torch.cat([c, c]))
         outputs = [(y.to(self.dtype), m) for y, m in outputs]
         real = [(y[:b], m[:b]) for y, m in outputs]
@@ -227,7 +244,7 @@ class GANTrainer:
         self.opt_d.step()
         return losses
 
-    def _g_step(self, z: Tensor, c: Tensor | None, alpha: Tensor) -> dict[str, float]:
+    def _g_step(self, z: Tensor, c: Tensor | None, alpha: Tensor, step: int = 0) -> dict[str, float]:
         self.opt_g.zero_grad(set_to_none=True)
         d_params = list(self.discriminator.parameters())
         frozen = not self.dist.enabled
@@ -241,7 +258,7 @@ class GANTrainer:
             sync = self.d.no_sync() if self.dist.enabled else contextlib.nullcontext()
             with sync:
                 with self._autocast():
-                    outputs = self.d(x_fake, fake_mesh.to(self.dtype), c)
+                    outputs = self.d(self._augmented(x_fake, step), fake_mesh.to(self.dtype), c)
                 loss_g = combine([(y.to(self.dtype), m) for y, m in outputs], self.weights, hinge_g)
                 vertices = displacement_to_vertices(self.template, fake_mesh.to(self.dtype))
                 flat = flat_loss(vertices, self.faces, self.adjacency)
