@@ -125,3 +125,22 @@ def test_cli_no_usable_record(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "no usable record" in err and "touches the image border" in err
     assert len(err.strip().splitlines()[-1]) < 300
+
+
+def test_step1_workers_give_the_single_process_hypotheses(tmp_path, capsys, car_template, faces):
+    """--workers 2 fits step-1 batches in two processes: same hypotheses, same skipped records, same order."""
+    from training.poses.file import load_hypotheses
+
+    col = _collection(tmp_path / "col", car_template, faces)
+    common = ["poses", "--collection", str(col), "--preset", "cpu", "--steps", "12", "--batch", "1",
+              "--features", "silhouette"]
+    one, two = tmp_path / "one.safetensors", tmp_path / "two.safetensors"
+    assert main(common + ["--out", str(one)]) == 0
+    assert main(common + ["--out", str(two), "--workers", "2"]) == 0
+    capsys.readouterr()
+    (a, header_a), (b, header_b) = (load_hypotheses(p.with_name(p.stem + ".hypotheses.safetensors"))
+                                    for p in (one, two))
+    assert header_a["ids"] == header_b["ids"] == ["g0", "g1", "g2"]
+    assert header_a["skipped"] == header_b["skipped"] and "border" in header_b["skipped"]
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=key)

@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> StageCommands:
     add_flag(run, "--hypotheses", default=None, help="step-1 file to use/write instead of the default path")
     add_flag(run, "--limit", type=int, default=None, help="only the first N records")
     add_flag(run, "--batch", type=int, default=None, help="images per batched render (preset default)")
+    add_flag(run, "--workers", type=int, default=1,
+             help="processes for step 1 (default 1); each uses one torch thread, so up to the number of cores")
     add_flag(run, "--threads", type=int, default=1,
              help="torch threads (default 1: the renderer's kernels are single-threaded and a second "
                   "torch thread mostly spins)")
@@ -113,7 +115,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = estimate_poses(collection, args.out, config, templates, resume=args.resume,
                                 hypotheses_file=args.hypotheses, progress=lambda s, n: bars[s].update(n),
-                                on_start=on_start, extra_meta={"templates": _templates_name(args)})
+                                on_start=on_start, extra_meta={"templates": _templates_name(args)},
+                                workers=max(1, args.workers))
     finally:
         for bar in bars.values():
             bar.close()

@@ -161,15 +161,73 @@ def _part_maps(sample, n_channels: int, side: int) -> torch.Tensor:
     return torch.cat([(1 - mask)[None], obj])
 
 
+def _fit_batch(masks: np.ndarray, templates: np.ndarray, faces: np.ndarray, config: PoseConfig,
+               threads: int) -> tuple[dict[str, np.ndarray], float]:
+    """Step 1 of one batch in a worker process: masks (N, S, S) float32 -> the hypotheses' arrays and its CPU s."""
+    torch.set_num_threads(threads)
+    c0 = time.process_time()
+    hyp = fit_hypotheses(torch.from_numpy(masks), torch.from_numpy(templates), torch.from_numpy(faces), config)
+    arrays = {k: getattr(hyp, k).numpy() for k in ("q", "s", "t", "z0", "w", "iou")}
+    return arrays, time.process_time() - c0
+
+
+def _step1_batches(batches, tpl: torch.Tensor, faces: torch.Tensor, config: PoseConfig, workers: int):
+    """Yield (batch, loaded, hypotheses or None, CPU seconds) for each batch of records, in order.
+
+    workers > 1 fits batches in that many spawned processes (one torch thread each), at most 2 × workers batches
+    ahead; a batch's hypotheses do not depend on the other batches, so the results equal a single process's.
+    """
+    def load(batch):
+        return [_load(record, config) for record in batch]
+
+    def masks_of(loaded):
+        return np.stack([x.sample.mask for x in loaded])
+
+    if workers <= 1:
+        for batch in batches:
+            items = load(batch)
+            ok = [x for x in items if not isinstance(x, str)]
+            c0 = time.process_time()
+            hyp = fit_hypotheses(torch.from_numpy(masks_of(ok)), tpl, faces, config) if ok else None
+            yield batch, items, hyp, time.process_time() - c0
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    tpl_np, faces_np = tpl.numpy(), faces.numpy()
+    pending: deque = deque()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        queue = iter(batches)
+        while True:
+            while len(pending) < 2 * workers:
+                batch = next(queue, None)
+                if batch is None:
+                    break
+                items = load(batch)
+                ok = [x for x in items if not isinstance(x, str)]
+                future = pool.submit(_fit_batch, masks_of(ok), tpl_np, faces_np, config, 1) if ok else None
+                pending.append((batch, items, future))
+            if not pending:
+                return
+            batch, items, future = pending.popleft()
+            if future is None:
+                yield batch, items, None, 0.0
+                continue
+            arrays, cpu = future.result()
+            yield batch, items, Hypotheses(*(torch.from_numpy(arrays[k]) for k in ("q", "s", "t", "z0", "w", "iou"))), cpu
+
+
 def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *, resume: bool = False,
                    hypotheses_file: str | Path | None = None, progress: Progress | None = None,
                    on_start: Callable[[str, int, int], None] | None = None,
-                   extra_meta: dict | None = None) -> PoseRunResult:
+                   extra_meta: dict | None = None, workers: int = 1) -> PoseRunResult:
     """Run both steps over ``collection`` (a ``dataformat.Collection``) and write the pose file ``out``.
 
     templates: a ``training.templates.TemplateSet``. resume: continue from the hypotheses file's last finished
     batch (its step-1 settings must match). progress(stage, n) / on_start(stage, total, done) drive progress
-    bars; stages are "step1" and "step2".
+    bars; stages are "step1" and "step2". workers: processes for step 1 (the hypotheses file is still written
+    batch by batch, in order, so --resume works the same).
     """
     from backend.mesh import uv_sphere
 
@@ -197,23 +255,19 @@ def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *
     if on_start:
         on_start("step1", len(records), len(records) - len(todo))
     fitted_now = 0
-    for start in range(0, len(todo), config.batch_images):
-        batch = todo[start:start + config.batch_images]
+    batches = [todo[start:start + config.batch_images] for start in range(0, len(todo), config.batch_images)]
+    for batch, items, hyp, cpu_seconds in _step1_batches(batches, tpl, faces, config, workers):
         loaded = []
-        for record in batch:
-            item = _load(record, config)
+        for record, item in zip(batch, items):
             if isinstance(item, str):
                 store.skipped[record.id] = item
             else:
                 loaded.append(item)
-        c0 = time.process_time()
         if loaded:
-            masks = torch.from_numpy(np.stack([x.sample.mask for x in loaded]))
-            hyp = fit_hypotheses(masks, tpl, faces, config)
             boxes = np.array([[x.sample.box.x0, x.sample.box.y0, x.sample.box.side] for x in loaded])
             store.add([x.record.id for x in loaded], [list(x.record.image_size) for x in loaded], hyp, boxes)
             fitted_now += len(loaded)
-        cpu["step1"] += time.process_time() - c0
+        cpu["step1"] += cpu_seconds
         store.save(config)
         if progress:
             progress("step1", len(batch))
