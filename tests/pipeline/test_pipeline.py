@@ -43,3 +43,14 @@ def test_from_truth_pipeline_runs_skips_done_stages_and_reports(tmp_path, collec
     second = _pipeline(*args)
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stderr.count("already done") == 3
+
+
+def test_plan_passes_pose_workers_and_gan_augment_to_their_stages(tmp_path):
+    from training.pipeline.stages import PipelineOptions, plan
+
+    stages = {s.name: s.argv for s in plan(PipelineOptions(collection=tmp_path / "c", out=tmp_path / "r",
+                                                            pose_workers=2, gan_augment="color,cutout"))}
+    assert stages["poses"][-2:] == ["--workers", "2"]
+    assert stages["gan"][stages["gan"].index("--augment") + 1] == "color,cutout"
+    plain = {s.name: s.argv for s in plan(PipelineOptions(collection=tmp_path / "c", out=tmp_path / "r"))}
+    assert "--workers" not in plain["poses"] and "--augment" not in plain["gan"]

@@ -1,7 +1,7 @@
 """``python -m backend.train pipeline``: poses -> reconstruction -> pseudo-GT -> GAN -> FID in one command.
 
     python -m backend.train pipeline --collection DIR --out runs/NAME [--preset cpu|paper] [--parts|--no_parts]
-        [--fid_collection HELDOUT] [--gan_minutes N] [--from_truth]
+        [--fid_collection HELDOUT] [--gan_minutes N] [--from_truth] [--pose_workers N] [--gan_augment OPS]
 
 Each stage is skipped when its output is already there and resumed when it was interrupted; the end prints a
 summary table and writes RUN/report.md with the pictures.
@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     add_flag(run, "--gan_steps", type=int, default=None)
     add_flag(run, "--gan_minutes", type=float, default=None,
              help="stop the GAN after N minutes (it resumes on the next run)")
+    add_flag(run, "--pose_workers", type=int, default=1, help="processes for the pose stage's step 1")
+    add_flag(run, "--gan_augment", default=None,
+             help="the GAN's --augment (e.g. color,cutout; not in the paper)")
     add_flag(run, "--from_truth", action="store_true",
              help="testbed only: skip poses and reconstruction, pseudo-GT from true meshes and poses")
     add_device_argument(run, default=None)
@@ -52,7 +55,8 @@ def _run(args: argparse.Namespace) -> int:
         collection=Path(args.collection), out=Path(args.out), preset=args.preset, parts=args.parts,
         fid_collection=Path(args.fid_collection) if args.fid_collection else None, fid_samples=args.fid_samples,
         recon_iters=args.recon_iters, gan_steps=args.gan_steps, gan_minutes=args.gan_minutes,
-        from_truth=args.from_truth, device=args.device)
+        from_truth=args.from_truth, device=args.device, pose_workers=max(1, args.pose_workers),
+        gan_augment=args.gan_augment)
     outcomes = run_pipeline(options, on_event=lambda m: print(m, file=sys.stderr, flush=True))
     report = write_report(options.out)
     width = max(len(a) for a, _ in summary_rows(options.out) or [("", "")])

@@ -32,6 +32,8 @@ class PipelineOptions:
     gan_minutes: float | None = None
     from_truth: bool = False
     device: str | None = None
+    pose_workers: int = 1
+    gan_augment: str | None = None
 
 
 @dataclass
@@ -62,7 +64,9 @@ def plan(options: PipelineOptions) -> list[Stage]:
     features = "auto" if options.parts is None else ("parts" if options.parts else "appearance")
     if not options.from_truth:
         stages.append(Stage("poses", ["poses", "run", "--collection", coll, "--out", str(poses), "--preset",
-                                      options.preset, "--features", features, "--resume"], poses))
+                                      options.preset, "--features", features, "--resume",
+                                      *(["--workers", str(options.pose_workers)] if options.pose_workers > 1
+                                        else [])], poses))
         stages.append(Stage("pose_eval", ["poses", "eval", str(poses), "--collection", coll, "--json"],
                             out / "pose_eval.json", out / "pose_eval.json"))
         recon_iters = ["--iters", str(options.recon_iters)] if options.recon_iters else []
@@ -81,6 +85,8 @@ def plan(options: PipelineOptions) -> list[Stage]:
         gan += ["--steps", str(options.gan_steps)]
     if options.gan_minutes:
         gan += ["--stop_after_minutes", str(options.gan_minutes)]
+    if options.gan_augment:
+        gan += ["--augment", options.gan_augment]
     if options.fid_collection:
         gan += ["--fid_collection", str(options.fid_collection), "--fid_every", "1500", "--fid_samples", "300"]
     stages.append(Stage("gan", gan, out / "gan" / "generator_ema.safetensors"))
