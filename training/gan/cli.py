@@ -153,7 +153,7 @@ def _config(args: argparse.Namespace, device) -> "GANConfig":
         changes["batch_size"] = args.batch_size
     if args.seed is not None:
         changes["seed"] = args.seed
-    if getattr(args, "augment", None) is not None:
+    if args.augment is not None:
         from .augment import parse_augment
 
         changes["augment"] = ",".join(parse_augment(args.augment))

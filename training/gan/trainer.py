@@ -223,7 +223,7 @@ class GANTrainer:
         return diffaugment.augment(x, self.augment_ops, params)
 
     def _d_step(self, texture: Tensor, alpha: Tensor, mesh: Tensor, z: Tensor, c: Tensor | None,
-                step: int = 0) -> dict[str, float]:
+                step: int) -> dict[str, float]:
         self.opt_d.zero_grad(set_to_none=True)
         with torch.no_grad(), self._autocast():
             fake_texture, fake_mesh = self.g(z, c)
@@ -244,7 +244,7 @@ class GANTrainer:
         self.opt_d.step()
         return losses
 
-    def _g_step(self, z: Tensor, c: Tensor | None, alpha: Tensor, step: int = 0) -> dict[str, float]:
+    def _g_step(self, z: Tensor, c: Tensor | None, alpha: Tensor, step: int) -> dict[str, float]:
         self.opt_g.zero_grad(set_to_none=True)
         d_params = list(self.discriminator.parameters())
         frozen = not self.dist.enabled

@@ -26,6 +26,7 @@ from .step1 import Hypotheses, fit_hypotheses
 from . import step2
 
 Progress = Callable[[str, int], None]
+HYPOTHESIS_FIELDS = ("q", "s", "t", "z0", "w", "iou")   # the tensors of a ``Hypotheses``, in its field order
 STEP1_KEYS = ("steps", "lr", "lr_decay_after", "resolutions", "final_resolution", "sigma_inv", "scale_sigma",
               "z0_init", "prune_after", "prune_single", "crop_resolution")
 
@@ -161,52 +162,45 @@ def _part_maps(sample, n_channels: int, side: int) -> torch.Tensor:
     return torch.cat([(1 - mask)[None], obj])
 
 
-def _fit_batch(masks: np.ndarray, templates: np.ndarray, faces: np.ndarray, config: PoseConfig,
-               threads: int) -> tuple[dict[str, np.ndarray], float]:
-    """Step 1 of one batch in a worker process: masks (N, S, S) float32 -> the hypotheses' arrays and its CPU s."""
-    torch.set_num_threads(threads)
+def _fit_batch(masks: np.ndarray, templates: np.ndarray, faces: np.ndarray,
+               config: PoseConfig) -> tuple[dict[str, np.ndarray], float]:
+    """Step 1 of one batch in a worker process (one torch thread): masks (N, S, S) -> the hypotheses' arrays
+    (fields of ``Hypotheses``) and the CPU seconds it took."""
+    torch.set_num_threads(1)
     c0 = time.process_time()
     hyp = fit_hypotheses(torch.from_numpy(masks), torch.from_numpy(templates), torch.from_numpy(faces), config)
-    arrays = {k: getattr(hyp, k).numpy() for k in ("q", "s", "t", "z0", "w", "iou")}
-    return arrays, time.process_time() - c0
+    return {f: getattr(hyp, f).numpy() for f in HYPOTHESIS_FIELDS}, time.process_time() - c0
 
 
 def _step1_batches(batches, tpl: torch.Tensor, faces: torch.Tensor, config: PoseConfig, workers: int):
-    """Yield (batch, loaded, hypotheses or None, CPU seconds) for each batch of records, in order.
+    """Yield (batch, loaded items or skip reasons, Hypotheses or None, CPU seconds) for each batch, in order.
 
-    workers > 1 fits batches in that many spawned processes (one torch thread each), at most 2 × workers batches
-    ahead; a batch's hypotheses do not depend on the other batches, so the results equal a single process's.
+    workers > 1 fits batches in that many spawned processes, at most 2 × workers batches ahead; a batch's
+    hypotheses do not depend on the other batches, so the results equal a single process's.
     """
-    def load(batch):
-        return [_load(record, config) for record in batch]
-
-    def masks_of(loaded):
-        return np.stack([x.sample.mask for x in loaded])
+    def prepare(batch):
+        items = [_load(record, config) for record in batch]
+        ok = [x for x in items if not isinstance(x, str)]
+        return items, (np.stack([x.sample.mask for x in ok]) if ok else None)
 
     if workers <= 1:
         for batch in batches:
-            items = load(batch)
-            ok = [x for x in items if not isinstance(x, str)]
+            items, masks = prepare(batch)
             c0 = time.process_time()
-            hyp = fit_hypotheses(torch.from_numpy(masks_of(ok)), tpl, faces, config) if ok else None
+            hyp = fit_hypotheses(torch.from_numpy(masks), tpl, faces, config) if masks is not None else None
             yield batch, items, hyp, time.process_time() - c0
         return
     import multiprocessing
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
-    tpl_np, faces_np = tpl.numpy(), faces.numpy()
-    pending: deque = deque()
+    queue, pending = iter(batches), deque()
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        queue = iter(batches)
         while True:
-            while len(pending) < 2 * workers:
-                batch = next(queue, None)
-                if batch is None:
-                    break
-                items = load(batch)
-                ok = [x for x in items if not isinstance(x, str)]
-                future = pool.submit(_fit_batch, masks_of(ok), tpl_np, faces_np, config, 1) if ok else None
+            while len(pending) < 2 * workers and (batch := next(queue, None)) is not None:
+                items, masks = prepare(batch)
+                future = (pool.submit(_fit_batch, masks, tpl.numpy(), faces.numpy(), config)
+                          if masks is not None else None)
                 pending.append((batch, items, future))
             if not pending:
                 return
@@ -215,7 +209,7 @@ def _step1_batches(batches, tpl: torch.Tensor, faces: torch.Tensor, config: Pose
                 yield batch, items, None, 0.0
                 continue
             arrays, cpu = future.result()
-            yield batch, items, Hypotheses(*(torch.from_numpy(arrays[k]) for k in ("q", "s", "t", "z0", "w", "iou"))), cpu
+            yield batch, items, Hypotheses(*(torch.from_numpy(arrays[f]) for f in HYPOTHESIS_FIELDS)), cpu
 
 
 def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *, resume: bool = False,
@@ -280,7 +274,7 @@ def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *
                          f"{'; '.join(reasons) if reasons else 'the collection is empty'})")
     hyp_all = store.hypotheses()
     keep_rows = torch.tensor([k for k, i in enumerate(store.ids) if i in by_id])
-    hyp = Hypotheses(*(getattr(hyp_all, f)[keep_rows] for f in ("q", "s", "t", "z0", "w", "iou")))
+    hyp = Hypotheses(*(getattr(hyp_all, f)[keep_rows] for f in HYPOTHESIS_FIELDS))
     boxes = store.stacked()["box"][keep_rows.numpy()]
     features = config.features
     has_parts = all(by_id[i].parts_path is not None for i in ids) and bool(collection.part_names)
@@ -368,7 +362,7 @@ def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseC
         sums = None
         for chunk in torch.nonzero(images)[:, 0].split(16):
             maps = maps_of(chunk.tolist())
-            local = Hypotheses(*(getattr(hyp, f)[chunk] for f in ("q", "s", "t", "z0", "w", "iou")))
+            local = Hypotheses(*(getattr(hyp, f)[chunk] for f in HYPOTHESIS_FIELDS))
             part = step2.back_project(local, maps, torch.arange(len(chunk)), tpl, faces, chosen[chunk])
             sums = part if sums is None else sums + part
         if sums is None:
@@ -403,7 +397,7 @@ def _refine_choice(hyp: Hypotheses, score, miou, ids, by_id, config: PoseConfig,
 
     aug = add_refined_partners(hyp, chosen, masks_of, tpl, faces, config)
     pair = Hypotheses(*(torch.stack([getattr(aug, f)[rows, chosen], getattr(aug, f)[:, k]], dim=1)
-                        for f in ("q", "s", "t", "z0", "w", "iou")))
+                        for f in HYPOTHESIS_FIELDS))
     pair_score, pair_miou = score_all(pair, report=False)
     out = []
     for full, new in ((score, pair_score), (miou, pair_miou)):
