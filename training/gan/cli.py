@@ -10,6 +10,7 @@ Flags use the original's snake_case; the dashed spellings are accepted too.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -31,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     _flag(train, "steps", type=int, default=None, help="total updates, G and D steps together (preset's default)")
     _flag(train, "iters", type=int, default=None, help="alias of --steps (the original's name)")
     _flag(train, "batch_size", type=int, default=None, help="global batch (split over torchrun processes)")
+    _flag(train, "width", type=float, default=None,
+          help="generator channel multiplier instead of the preset's (1.0 = the paper, cpu preset 0.25)")
+    _flag(train, "d_width", type=float, default=None,
+          help="discriminators' channel multiplier instead of the preset's (1.0 = the paper, cpu preset 0.25)")
+    _flag(train, "texture_resolution", type=int, default=None,
+          help="texture side instead of the preset's (must equal the pseudo-GT's: 128, 256, 512)")
     _flag(train, "seed", type=int, default=None, help="run seed: weights, data order, latents (default 1)")
     _flag(train, "resume", action="store_true", help="continue from OUT/checkpoint_latest.safetensors")
     _flag(train, "continue_train", action="store_true", help="alias of --resume (the original's name)")
@@ -153,6 +160,14 @@ def _config(args: argparse.Namespace, device) -> "GANConfig":
         changes["batch_size"] = args.batch_size
     if args.seed is not None:
         changes["seed"] = args.seed
+    generator_changes = {name: value for name, value in
+                         (("width", args.width), ("texture_resolution", args.texture_resolution)) if value is not None}
+    if generator_changes:
+        changes["generator"] = dataclasses.replace(config.generator, **generator_changes)
+    if args.d_width is not None:
+        if not args.d_width > 0:
+            raise ValueError(f"--d_width must be > 0, got {args.d_width}")
+        changes["d_width"] = args.d_width
     if args.augment is not None:
         from .augment import parse_augment
 
