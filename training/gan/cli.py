@@ -38,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
           help="discriminators' channel multiplier instead of the preset's (1.0 = the paper, cpu preset 0.25)")
     _flag(train, "texture_resolution", type=int, default=None,
           help="texture side instead of the preset's (must equal the pseudo-GT's: 128, 256, 512)")
+    _flag(train, "lr_g", type=float, default=None, help="generator learning rate (default 1e-4, the paper's)")
+    _flag(train, "lr_d", type=float, default=None, help="discriminators' learning rate (default 4e-4, the paper's)")
+    _flag(train, "d_steps_per_g", type=int, default=None,
+          help="discriminator steps per generator step (default 2, the paper's; 1 gives G half the updates)")
     _flag(train, "seed", type=int, default=None, help="run seed: weights, data order, latents (default 1)")
     _flag(train, "resume", action="store_true", help="continue from OUT/checkpoint_latest.safetensors")
     _flag(train, "continue_train", action="store_true", help="alias of --resume (the original's name)")
@@ -168,6 +172,16 @@ def _config(args: argparse.Namespace, device) -> "GANConfig":
         if not args.d_width > 0:
             raise ValueError(f"--d_width must be > 0, got {args.d_width}")
         changes["d_width"] = args.d_width
+    for name in ("lr_g", "lr_d"):
+        value = getattr(args, name)
+        if value is not None:
+            if not 0 < value < 1:
+                raise ValueError(f"--{name} must be in (0, 1), got {value}")
+            changes[name] = value
+    if args.d_steps_per_g is not None:
+        if args.d_steps_per_g < 1:
+            raise ValueError(f"--d_steps_per_g must be >= 1, got {args.d_steps_per_g}")
+        changes["d_steps_per_g"] = args.d_steps_per_g
     if args.augment is not None:
         from .augment import parse_augment
 

@@ -338,6 +338,11 @@ class GANTrainer:
         self.discriminator.load_state_dict(group("discriminator"))
         optimizer_from_tensors(self.opt_g, group("optim_g"), training["optimizers"]["optim_g"])
         optimizer_from_tensors(self.opt_d, group("optim_d"), training["optimizers"]["optim_d"])
+        # Learning rates and betas are not resume keys: the requested ones win over the checkpoint's (e.g. a lower
+        # --lr_g to settle a run), so write them back after the optimiser state replaced its param_groups.
+        for optimizer, lr in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
+            for param_group in optimizer.param_groups:
+                param_group["lr"], param_group["betas"] = lr, tuple(self.config.betas)
         rng = group("rng")
         if "cpu" in rng:
             torch.random.set_rng_state(rng["cpu"])
