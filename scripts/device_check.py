@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import time
 import traceback
@@ -45,7 +43,6 @@ import torch  # noqa: E402
 
 SECTIONS = ("env", "generator", "gan", "render", "server")
 DEFAULT_MODEL = REPO / "backend" / "models" / "default" / "car.safetensors"
-READY = re.compile(r"gan3d server ready on (\S+)")
 
 
 def _sync(device: torch.device) -> None:
@@ -207,28 +204,13 @@ def section_server(device: torch.device, quick: bool, root: Path) -> dict:
     from backend.models import load_model
     from backend.protocol.connection import Client
     from backend.sampling import MeshGenerator
+    from tests.server.conftest import start_server
 
     count = 4 if quick else 16
-    root.mkdir(parents=True, exist_ok=True)
-    log_path = root / "server.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "backend.serve", "--checkpoint", str(DEFAULT_MODEL), "--bind",
-             "tcp://127.0.0.1:0", "--device", str(device)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
+    server = start_server(root, "--checkpoint", str(DEFAULT_MODEL), "--bind", "tcp://127.0.0.1:0",
+                          "--device", str(device), timeout=180)
     try:
-        deadline = time.monotonic() + 180
-        address = None
-        while address is None:
-            match = READY.search(log_path.read_text(errors="replace"))
-            if match:
-                address = match.group(1)
-            elif process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{log_path.read_text(errors='replace')[-2000:]}")
-            else:
-                time.sleep(0.05)
-        with Client(address, timeout=120) as client:
+        with Client(server.address, timeout=120) as client:
             info = client.info()
             start = time.perf_counter()
             first = None
@@ -237,21 +219,17 @@ def section_server(device: torch.device, quick: bool, root: Path) -> dict:
                 first = first or time.perf_counter() - start
                 meshes.append(mesh)
             total = time.perf_counter() - start
-        result = {"address": address, "count": len(meshes), "first_mesh_s": first, "all_meshes_s": total,
-                  "s_per_mesh": total / max(len(meshes), 1), "server_info": str(info)[:400]}
-        # The same model in-process on the CPU: what the server sent must be the same meshes.
-        reference = list(MeshGenerator(load_model(DEFAULT_MODEL), device="cpu").generate(count, seed=0))
-        result["max_vertex_diff_vs_cpu"] = max(float(np.abs(a.vertices - b.vertices).max())
-                                               for a, b in zip(meshes, reference))
-        result["max_texture_level_diff_vs_cpu"] = max(int(np.abs(a.texture.astype(int) - b.texture).max())
-                                                      for a, b in zip(meshes, reference))
-        return result
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        server.stop()
+    result = {"address": server.address, "count": len(meshes), "first_mesh_s": first, "all_meshes_s": total,
+              "s_per_mesh": total / max(len(meshes), 1), "server_info": str(info)[:400]}
+    # The same model in-process on the CPU: what the server sent must be the same meshes.
+    reference = list(MeshGenerator(load_model(DEFAULT_MODEL), device="cpu").generate(count, seed=0))
+    result["max_vertex_diff_vs_cpu"] = max(float(np.abs(a.vertices - b.vertices).max())
+                                           for a, b in zip(meshes, reference))
+    result["max_texture_level_diff_vs_cpu"] = max(int(np.abs(a.texture.astype(int) - b.texture).max())
+                                                  for a, b in zip(meshes, reference))
+    return result
 
 
 def run(device: torch.device, sections: list[str], quick: bool, out: Path) -> dict:
