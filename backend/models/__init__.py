@@ -19,7 +19,8 @@ from .errors import CheckpointError
 from .folding import FoldedGenerator, fold_generator
 from .generator import Generator
 from .latents import truncated_normal
-from .loaded import PRECISIONS, LoadedModel, default_model, random_init_model, set_precision, weights_fingerprint
+from .loaded import PRECISIONS, LoadedModel, random_init_model, set_precision, weights_fingerprint
+from .shipped import default_model
 from .symmetry import average_poles, mirror_half_width
 
 __all__ = [

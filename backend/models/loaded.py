@@ -1,9 +1,11 @@
-"""A generator ready for inference plus what is known about it (``LoadedModel``), and untrained models."""
+"""A generator ready for inference plus what is known about it (``LoadedModel``), and untrained models.
+
+The shipped default model is in ``shipped.py`` (it reads a file, so it sits above ``checkpoints.py``, which
+builds on this module)."""
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -100,39 +102,6 @@ def random_init_model(preset_or_config: "str | GeneratorConfig", seed: int = 0) 
         untrained=True,
         source=f"random_init:{name}",
     )
-
-
-#: The shipped default model (trained by the project's own pipeline; model card beside it, docs/training.md).
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
-DEFAULT_MODEL_FILE = DEFAULT_MODEL_DIR / "car.safetensors"
-DEFAULT_MODEL_CARD = DEFAULT_MODEL_DIR / "car.json"
-
-
-def default_model_card() -> dict[str, Any]:
-    """The shipped model's card (data, settings, commit, FID, date), or {} when no trained model ships."""
-    import json
-
-    try:
-        return json.loads(DEFAULT_MODEL_CARD.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def default_model() -> LoadedModel:
-    """The embedded default model: the shipped trained car generator (``default/car.safetensors``).
-
-    Without that file (a checkout that removed it) an untrained "small" generator (seed 0) stands in, flagged
-    ``untrained``. A fresh module each call (callers may move it to a device).
-    """
-    if DEFAULT_MODEL_FILE.is_file():
-        from .checkpoints import load_model
-
-        model = load_model(DEFAULT_MODEL_FILE)
-        card = default_model_card()
-        model.provenance = {**model.provenance, "model_card": card} if card else model.provenance
-        model.source = f"default:{card.get('name', DEFAULT_MODEL_FILE.stem)}"
-        return model
-    return random_init_model("small", seed=0)
 
 
 def weights_fingerprint(loaded) -> str:

@@ -255,3 +255,15 @@ def test_non_finite_weights(tmp_path, tiny_generator):
     path = tmp_path / "nan.pth"
     torch.save({"generator_running_avg": state}, path)
     assert "NaN" in load_error(path)
+
+
+def test_the_shipped_default_model_loads_with_its_card(monkeypatch, tmp_path):
+    from backend.models import default_model, shipped
+
+    model = default_model()
+    card = shipped.default_model_card()
+    assert card["name"] == "car" and model.source == "default:car" and not model.untrained
+    assert model.provenance["model_card"] == card and model.config.texture_resolution == 128
+    monkeypatch.setattr(shipped, "DEFAULT_MODEL_FILE", tmp_path / "removed.safetensors")
+    stand_in = default_model()            # a checkout without the file: an untrained small generator
+    assert stand_in.untrained and stand_in.source == "random_init:small"
