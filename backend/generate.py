@@ -122,7 +122,7 @@ def _dataset_preview_poses(dataset: "str | None", count: int, seed: int):
     ``count`` records of the ``--dataset`` collection (a folder, or ``datasets/<name>``) that carry a pose in the
     object frame, drawn without replacement from ``seed`` (in passes over the collection when it has fewer), each
     pose carried into its record's square crop — the frame the generator is trained and evaluated in
-    (``fid.generated.crop_pose``). z0 is ignored as in the original's previews.
+    (``dataformat.crop_pose``). z0 is ignored as in the original's previews.
     Returns (render poses or None, label): None means random views, and the label then says why the collection's
     poses were not used (e.g. CMR poses of CUB/P3D are in the ``cmr_sfm`` frame, not the object frame).
     """
@@ -130,8 +130,7 @@ def _dataset_preview_poses(dataset: "str | None", count: int, seed: int):
         return None, "random views"
     import numpy as np
 
-    from dataformat import DATASETS_ROOT, CollectionError, find_dataset, is_collection, load_collection
-    from fid.generated import crop_pose  # CLI glue: the library layers stay independent
+    from dataformat import DATASETS_ROOT, CollectionError, crop_pose, find_dataset, is_collection, load_collection
 
     from .render import Pose
 

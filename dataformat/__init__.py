@@ -22,15 +22,15 @@ from .collection import (COLLECTION_FILE, DATASETS_ROOT, INDEX_FILES, Collection
                          validate_records, write_collection)
 from .filtering import NO_FILTER, InstanceFilter
 from .io import DataFileError, read_label_map, read_mask, read_rgb, write_png_atomic
-from .preprocess import (Sample, SquareBox, crop_and_resize, mirror_pose, mirror_sample, pose_to_crop,
-                         square_crop_box)
+from .preprocess import (CROP_PADDING, Sample, SquareBox, crop_and_resize, crop_pose, mirror_pose, mirror_sample,
+                         pose_to_crop, square_crop_box)
 from .record import Pose, Record, mask_bbox
 from .report import SkipReport
 
 __all__ = [
-    "CLASS_INDEX", "CLASS_NAMES", "COLLECTION_FILE", "DATASETS_ROOT", "IMAGENET_SYNSETS", "INDEX_FILES",
+    "CLASS_INDEX", "CLASS_NAMES", "COLLECTION_FILE", "CROP_PADDING", "DATASETS_ROOT", "IMAGENET_SYNSETS", "INDEX_FILES",
     "PART_VOCABULARY", "Collection", "CollectionError", "DataFileError", "InstanceFilter", "NO_FILTER", "Pose",
-    "Record", "Sample", "SkipReport", "SquareBox", "crop_and_resize", "find_dataset", "is_collection",
+    "Record", "Sample", "SkipReport", "SquareBox", "crop_and_resize", "crop_pose", "find_dataset", "is_collection",
     "load_collection", "mask_bbox", "mirror_pose", "mirror_sample", "pose_to_crop", "read_label_map", "read_mask",
     "read_rgb", "record_from_json", "record_to_json", "save_collection", "square_crop_box", "validate_records",
     "write_collection", "write_png_atomic",

@@ -12,6 +12,10 @@ from PIL import Image
 
 from .record import Pose, Record
 
+#: Padding of the square crop around the object's box, as a fraction of the box's width / height on each side
+#: (CMR's 5%: the paper's preprocessing and the FID protocol, §5.1, §7).
+CROP_PADDING = 0.05
+
 
 @dataclass(frozen=True)
 class SquareBox:
@@ -41,7 +45,7 @@ class Sample:
     box: SquareBox
 
 
-def square_crop_box(bbox: tuple[float, float, float, float], padding: float = 0.05) -> SquareBox:
+def square_crop_box(bbox: tuple[float, float, float, float], padding: float = CROP_PADDING) -> SquareBox:
     """Pad the box by ``padding`` x its width / height on each side, then make it square around its centre.
 
     bbox: (x1, y1, x2, y2) continuous pixel coordinates (x2, y2 exclusive).
@@ -79,7 +83,13 @@ def pose_to_crop(pose: Pose, image_size: tuple[int, int], box: SquareBox) -> Pos
     return Pose(pose.q, pose.s * length / b, (tx, ty), pose.z0, pose.frame)
 
 
-def crop_and_resize(record: Record, resolution: int = 256, padding: float = 0.05) -> Sample:
+def crop_pose(record: Record, padding: float = CROP_PADDING) -> Pose:
+    """The record's pose re-expressed in its square crop's normalised frame (the frame the generator is trained,
+    evaluated and previewed in); the record must carry a pose. Same box as :func:`crop_and_resize`."""
+    return pose_to_crop(record.pose, record.image_size, square_crop_box(record.bbox, padding))
+
+
+def crop_and_resize(record: Record, resolution: int = 256, padding: float = CROP_PADDING) -> Sample:
     """Load a record and apply the paper's preprocessing: square crop with padding, resize to ``resolution``."""
     image = record.load_image()
     mask = record.load_mask()

@@ -19,10 +19,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from dataformat import pose_to_crop, square_crop_box
+from dataformat import crop_pose
 from fid.errors import FIDError
 from fid.inception_net import INPUT_RESOLUTION
-from fid.real import CROP_PADDING
 
 MODES = ("full", "texture_only", "mesh_only")
 
@@ -55,11 +54,6 @@ class SamplePlan:
 
     def __len__(self) -> int:
         return int(self.record_index.shape[0])
-
-
-def crop_pose(record, padding: float = CROP_PADDING):
-    """The record's pose re-expressed in its square crop's normalised frame (``dataformat`` conventions)."""
-    return pose_to_crop(record.pose, record.image_size, square_crop_box(record.bbox, padding))
 
 
 def _model_class(model, record) -> int:

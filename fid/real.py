@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataformat import COLLECTION_FILE, INDEX_FILES, CollectionError, DataFileError, crop_and_resize, load_collection
+from dataformat import (COLLECTION_FILE, CROP_PADDING, INDEX_FILES, CollectionError, DataFileError, crop_and_resize,
+                        load_collection)
 from fid.errors import FIDError
 from fid.features import extract_features
 from fid.images import batched, composite_on_grey
@@ -28,7 +29,6 @@ from fid.inception import FeatureExtractor
 from fid.inception_net import INPUT_RESOLUTION
 from fid.statistics import FeatureStatistics
 
-CROP_PADDING = 0.05
 MAX_IMAGES = 50_000
 DEFAULT_CACHE_DIR = Path("cache") / "fid"
 

@@ -143,6 +143,17 @@ def test_crop_fills_white_outside_and_zero_mask(tmp_path):
     assert (sample.mask[:17] == 0).all() and sample.mask.max() == 1.0
 
 
+def test_crop_pose_is_the_pose_crop_and_resize_carries(tmp_path):
+    """The pose of a record in its crop's frame without loading any pixels: the box of crop_and_resize."""
+    from dataformat import CROP_PADDING, crop_pose
+
+    record = _make_folder(tmp_path, n=1)[0]
+    record.bbox = (12.0, 5.0, 41.0, 33.0)
+    for padding in (CROP_PADDING, 0.2):
+        assert crop_pose(record, padding) == crop_and_resize(record, resolution=32, padding=padding).pose
+    assert crop_pose(record) != crop_pose(record, 0.2)
+
+
 def test_synthetic_crop_keeps_mesh_pose_and_mask_aligned(synth_run):
     """The crop's pose projects the true mesh onto the cropped mask (box agreement within a pixel)."""
     out, _ = synth_run

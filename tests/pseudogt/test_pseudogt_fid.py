@@ -35,7 +35,7 @@ def test_ceiling_renders_reproduce_their_images(truth_pseudogt):
 
 
 def test_renders_use_the_pose_the_item_was_made_with(truth_pseudogt):
-    from fid.generated import crop_pose
+    from dataformat import crop_pose
 
     data = open_pseudogt(truth_pseudogt)
     records = item_records(data)
