@@ -5,6 +5,10 @@
     fid                                        never imports training or bpy
     training, CLI shells                       may import anything below them
 
+Two more rules keep the graph a graph: no two modules import each other, directly or round a longer circle (a
+package's ``__init__`` aside, which re-exports its modules); and the one import of ``fid`` from ``backend`` is
+``backend.generate --evaluate`` handing over to the FID protocol (``FID_HAND_OVER``).
+
 Checked twice: statically (every import statement in the package's source, including the ones inside
 functions) and at run time in a fresh interpreter (what importing the package really loads).
 """
@@ -30,6 +34,12 @@ FORBIDDEN = {
     "backend": {"training", "fid", "bpy", "blender_addon"},
     "fid": {"training", "bpy", "blender_addon"},
 }
+
+#: The packages whose modules must not import each other in a circle.
+PACKAGES = ("dataformat", "backend", "fid", "training", "blender_addon")
+
+#: backend file -> the fid modules it may import: ``--evaluate`` hands the drop-in CLI over to the FID protocol.
+FID_HAND_OVER = {"backend/generate.py": {"fid.drop_in", "fid.errors"}}
 
 
 def _imported_top_levels(path: Path) -> set[str]:
@@ -66,6 +76,96 @@ def test_the_protocol_package_stands_alone():
     assert not offenders, "\n".join(offenders)
 
 
+def _imported_modules(path: Path) -> set[str]:
+    """Full names of every absolute import in a file (module level and inside functions): ``fid.drop_in``."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_backend_imports_fid_only_for_the_evaluate_hand_over():
+    offenders = []
+    for path in sorted((ROOT / "backend").rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        fid = {name for name in _imported_modules(path) if name.split(".")[0] == "fid"}
+        if fid - FID_HAND_OVER.get(relative, set()):
+            offenders.append(f"{relative} imports {sorted(fid - FID_HAND_OVER.get(relative, set()))}")
+    assert not offenders, "\n".join(offenders)
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """module -> the project modules it imports (relative and absolute, module level and inside functions).
+
+    Package ``__init__`` files are left out: they re-export their modules, and a module importing a name from
+    its own package is how a package is read, not a circle of two files.
+    """
+    files = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in files.items():
+        if path.name == "__init__.py":
+            continue
+        here = name.split(".")[:-1]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(here[:len(here) - node.level + 1] + [node.module or ""]).strip(".") \
+                    if node.level else node.module
+                targets.add(base)
+                targets.update(f"{base}.{alias.name}" for alias in node.names)
+        graph[name] = {t for t in targets if t in files and t != name and files[t].name != "__init__.py"}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while not group or group[-1] != node:
+                group.append(stack.pop())
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_two_modules_import_each_other():
+    graph = _module_graph()
+    assert "backend.models.checkpoints" in graph["backend.models.shipped"]     # the check saw what it should
+    circles = _circles(graph)
+    assert not circles, "import circles: " + "; ".join(" <-> ".join(c) for c in circles)
+
+
+def test_the_circle_check_finds_a_circle():
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
 def _loaded_after_import(modules: list[str]) -> list[str]:
     code = (f"import importlib, json, sys\n"
             f"for name in {modules!r}:\n"
@@ -89,8 +189,9 @@ def test_inference_and_fid_load_neither_training_nor_bpy():
 
 def test_inference_loads_no_fid():
     loaded = _loaded_after_import(["backend.models", "backend.server", "backend.sampling", "backend.export",
-                                   "backend.render", "backend.latent_tools"])
-    assert _packages(loaded, "fid", "training", "bpy") == []
+                                   "backend.render", "backend.latent_tools", "backend.generate"])
+    assert "backend.generate" in loaded
+    assert _packages(loaded, "fid", "training", "bpy") == []   # --evaluate imports fid when it runs
 
 
 def test_the_format_layer_imports_without_torch():
