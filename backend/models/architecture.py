@@ -92,9 +92,3 @@ def check_state_dict(state: Mapping[str, Tensor], expected: Mapping[str, Tensor]
     if parts:
         raise ArchitectureMismatch("weights do not fit the generator: " + "; ".join(parts))
 
-
-def strip_module_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Remove a DataParallel ``module.`` prefix if every key has one."""
-    if state and all(k.startswith("module.") for k in state):
-        return {k[len("module."):]: v for k, v in state.items()}
-    return dict(state)

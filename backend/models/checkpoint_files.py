@@ -13,7 +13,7 @@ import re
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, TypeVar
 
 import torch
 
@@ -22,6 +22,8 @@ from .errors import CheckpointError
 ZIP_MAGIC = b"PK\x03\x04"
 PICKLE_PROTOCOL_2_PLUS = 0x80
 SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024
+DATA_PARALLEL_PREFIX = "module."
+Value = TypeVar("Value")
 
 
 def sniff_format(path: Path) -> str:
@@ -87,6 +89,17 @@ def read_torch_file(path: Path, fmt: str) -> Any:
         raise CheckpointError(f"{path} is corrupt or truncated ({_first_line(err)}); fetch the file again") from None
     except (EOFError, RuntimeError, OSError, ValueError, zipfile.BadZipFile) as err:
         raise CheckpointError(f"{path} is truncated or corrupt ({_first_line(err)}); fetch the file again") from None
+
+
+def strip_module_prefix(state: Mapping[str, Value]) -> dict[str, Value]:
+    """The state dict with DataParallel's ``module.`` prefix removed from every key that has it.
+
+    The original networks (generator §8.1, reconstruction §8.4) were trained wrapped in DataParallel, which
+    prefixes every key; the rule is per key, so a wholly wrapped dict, a plain one and a checkpoint dict that
+    mixes wrapped weights with plain entries (``{"module.conv1e.weight": ..., "epoch": 3}``) all read the same
+    way. Values (tensors or anything else) pass through untouched; key order is kept.
+    """
+    return {(k[len(DATA_PARALLEL_PREFIX):] if k.startswith(DATA_PARALLEL_PREFIX) else k): v for k, v in state.items()}
 
 
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -17,8 +17,8 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor
 
-from .architecture import ArchitectureMismatch, check_state_dict, infer_config, strip_module_prefix
-from .checkpoint_files import read_safetensors, read_torch_file, sniff_format
+from .architecture import ArchitectureMismatch, check_state_dict, infer_config
+from .checkpoint_files import read_safetensors, read_torch_file, sniff_format, strip_module_prefix
 from .class_names import class_names_for
 from .config import GeneratorConfig
 from .errors import CheckpointError

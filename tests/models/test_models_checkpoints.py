@@ -267,3 +267,13 @@ def test_the_shipped_default_model_loads_with_its_card(monkeypatch, tmp_path):
     monkeypatch.setattr(shipped, "DEFAULT_MODEL_FILE", tmp_path / "removed.safetensors")
     stand_in = default_model()            # a checkout without the file: an untrained small generator
     assert stand_in.untrained and stand_in.source == "random_init:small"
+
+
+def test_module_prefixes_come_off_key_by_key():
+    from backend.models.checkpoint_files import strip_module_prefix
+
+    weight = torch.zeros(1)
+    assert strip_module_prefix({"module.a.weight": weight, "module.b": 1}) == {"a.weight": weight, "b": 1}
+    assert strip_module_prefix({"module.conv1e.weight": weight, "epoch": 3}) == {"conv1e.weight": weight, "epoch": 3}
+    assert strip_module_prefix({"a": weight}) == {"a": weight} and strip_module_prefix({}) == {}
+    assert list(strip_module_prefix({"module.z": 0, "y": 1, "module.x": 2})) == ["z", "y", "x"]

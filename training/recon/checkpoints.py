@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from backend.models.checkpoint_files import read_torch_file, sniff_format
+from backend.models.checkpoint_files import read_torch_file, sniff_format, strip_module_prefix
 from backend.models.errors import CheckpointError
 from training.engine import StateFileError, load_state
 
@@ -48,11 +48,6 @@ class LoadedRecon:
     source: Path
     iteration: int | None
     templates: "np.ndarray | None" = None
-
-
-def strip_module_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Remove DataParallel's ``module.`` prefix from every key that has it."""
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
 
 
 def network_config_from_state(state: Mapping[str, Tensor]) -> NetworkConfig:
