@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .cli import add_device_argument, add_flag, device_from_args, run_cli
 from .export import FORMATS, ORIGINS, export_samples
-from .latent_tools import blend_plan, resolve_point, same_view_poses, variation_plan
+from .latent_tools import blend_plan, read_latents_file, resolve_point, same_view_poses, variation_plan
 from .model_choice import add_model_arguments, model_from_args, model_label
 from .models import PRECISIONS, CheckpointError, set_precision
 from .render.preview import save_generated_preview
@@ -93,21 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_latents(path: str):
-    import numpy as np
-
-    try:
-        latents = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ValueError(f"latents file not found: {path}") from None
-    except (ValueError, OSError) as err:
-        raise ValueError(f"cannot read latents file {path} (expected a .npy array of shape (N, latent_dim)): "
-                         f"{str(err).splitlines()[0]}") from None
-    if not np.issubdtype(latents.dtype, np.number):
-        raise ValueError(f"latents file {path} holds {latents.dtype} values, expected floats")
-    return latents
-
-
 def _keep_first(items: Iterable, limit: int, kept: list) -> Iterator:
     """Pass ``items`` through, appending the first ``limit`` of them to ``kept``."""
     for item in items:
@@ -178,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{' and '.join(tools)} cannot be combined; use one of them")
     if args.interpolate and args.how_many is not None:
         raise ValueError("--how_many does not apply to --interpolate: it writes --steps + 2 meshes (set --steps)")
-    latents = _load_latents(args.latents) if args.latents else None
+    latents = read_latents_file(args.latents) if args.latents else None
     model = model_from_args(args)
     set_precision(model, args.precision)
     if model.untrained:

@@ -1,8 +1,8 @@
 """Variations and blends of known cars for ``python -m backend.generate`` (``--variations_of``, ``--interpolate``).
 
 A *point* is one car in the latent space: its latent (latent_dim,) and, for class-conditional models, its class
-vector (n_classes,). Points come from a seed, a latent ``.npy`` file or a saved look ``.json`` file
-(:func:`resolve_point`); a *plan* is the latents and class vectors of the meshes to generate from them, plus
+vector (n_classes,). Points come from a seed, a latent ``.npy`` file (:func:`read_latents_file`, also the reader
+of ``--latents``) or a saved look ``.json`` file (:func:`resolve_point`); a *plan* is the latents and class vectors of the meshes to generate from them, plus
 what ``samples.json`` records about how they were made. The latent math itself is shared with the add-on
 (``backend.protocol.latents``).
 """
@@ -39,6 +39,24 @@ class Plan:
     record: dict[str, Any] = field(default_factory=dict)
 
 
+def read_latents_file(path: "str | Path", expected: str = "(N, latent_dim)") -> np.ndarray:
+    """The numeric array in a latents ``.npy`` file (pickles refused), as stored: its shape, size and values are
+    checked against the model later (``check_latents``). ``expected`` names the wanted shape in the message.
+
+    Raises ValueError (one line) for a missing or unreadable file and for values that are not numbers.
+    """
+    try:
+        latents = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ValueError(f"latents file not found: {path}") from None
+    except (ValueError, OSError) as err:
+        raise ValueError(f"cannot read latents file {path} (expected a .npy array of shape {expected}): "
+                         f"{str(err).splitlines()[0]}") from None
+    if not np.issubdtype(latents.dtype, np.number):
+        raise ValueError(f"latents file {path} holds {latents.dtype} values, expected floats")
+    return latents
+
+
 def resolve_point(spec: str, generator: MeshGenerator, class_choice: "str | int | None" = None,
                   truncation: float = 1.0) -> Point:
     """The car named by ``spec``: a seed ("7"), a latent file ("z.npy", shape (D,) or (1, D)) or a look ("car.json").
@@ -56,13 +74,7 @@ def resolve_point(spec: str, generator: MeshGenerator, class_choice: "str | int 
     if path.suffix.lower() == ".json":
         return _look_point(path, generator, class_choice)
     if path.suffix.lower() == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise ValueError(f"latent file not found: {path}") from None
-        except (ValueError, OSError) as err:
-            raise ValueError(f"cannot read latent file {path} (expected a .npy array of shape (latent_dim,)): "
-                             f"{str(err).splitlines()[0]}") from None
+        array = read_latents_file(path, "(latent_dim,)")
         try:
             latents = check_latents(array, model.config.latent_dim, what=f"latent file {path.name}")
         except LatentError as exc:
