@@ -6,8 +6,6 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 
-import math
-
 import bpy
 import numpy as np
 from bpy_extras.io_utils import ExportHelper, ImportHelper
@@ -344,14 +342,10 @@ class GAN3D_OT_variations(bpy.types.Operator):
         except (KeyError, latent_ops.ToolError) as exc:
             self.report({"ERROR"}, _message(exc))
             return {"CANCELLED"}
-        # A row along the object's own x axis, starting one pitch beside it.
         matrix = obj.matrix_world
-        origin = np.array(matrix.translation, dtype=np.float64)
-        axis = np.array(matrix.col[0][:3], dtype=np.float64)
-        axis[2] = 0.0
-        axis = axis / np.linalg.norm(axis) if np.linalg.norm(axis) > 1e-9 else np.array([1.0, 0.0, 0.0])
-        pitch = max(max(obj.dimensions.x, obj.dimensions.y), p.target_length) + settings.spacing
-        slots = [Slot(m, location=tuple(origin + axis * pitch * (k + 1)), yaw=_yaw_of(obj),
+        pitch = max(obj.dimensions.x, obj.dimensions.y, p.target_length) + settings.spacing
+        row = placement.variation_row(len(made), matrix.translation, matrix.col[0][:3], _yaw_of(obj), pitch)
+        slots = [Slot(m, location=tuple(row.positions[k]), yaw=float(row.yaws[k]),
                       snap_to_ground=settings.snap_to_ground, name=_short_name(f"{obj.name}_var{k + 1}"))
                  for k, m in enumerate(made)]
         _submit(context, f"Variations of {obj.name}", slots, [request], worker)
@@ -382,19 +376,14 @@ class GAN3D_OT_blend(bpy.types.Operator):
         except (KeyError, latent_ops.ToolError) as exc:
             self.report({"ERROR"}, _message(exc))
             return {"CANCELLED"}
-        a = np.array(first.matrix_world.translation, dtype=np.float64)
-        b = np.array(second.matrix_world.translation, dtype=np.float64)
-        offset = np.zeros(3)
-        if settings.blend_include_ends:   # the ends would sit on the two cars: the row goes beside them instead
-            along = (b - a)[:2]
-            side = np.array([-along[1], along[0], 0.0]) / max(np.linalg.norm(along), 1e-9)
-            offset = side * (max(m.target_length for m in made) + settings.spacing)
-        ya, yb = _yaw_of(first), _yaw_of(second)
-        turn = math.remainder(yb - ya, 2 * math.pi)   # the shorter way round
-        slots = [Slot(m, location=tuple((1 - t) * a + t * b + offset), yaw=ya + t * turn,
+        # With the ends included they would sit on the two cars: the row goes beside them instead.
+        beside = max(m.target_length for m in made) + settings.spacing if settings.blend_include_ends else 0.0
+        row = placement.blend_row(first.matrix_world.translation, second.matrix_world.translation, _yaw_of(first),
+                                  _yaw_of(second), fractions, beside)
+        slots = [Slot(m, location=tuple(row.positions[j]), yaw=float(row.yaws[j]),
                       snap_to_ground=settings.snap_to_ground,
                       name=_short_name(f"blend_{j}_{first.name}_{second.name}"))
-                 for j, (m, t) in enumerate(zip(made, fractions))]
+                 for j, m in enumerate(made)]
         _submit(context, f"Blend {first.name} → {second.name}", slots, [request], worker)
         return {"FINISHED"}
 

@@ -177,6 +177,50 @@ def along_polyline(count: int, points: np.ndarray, pitch: float) -> Layout:
     return Layout(positions, yaw_facing(segments[seg]))
 
 
+def _ground_direction(direction, fallback=(1.0, 0.0, 0.0)) -> np.ndarray:
+    """``direction`` (3,) flattened onto the ground (z = 0) and made unit length; ``fallback`` when it is vertical."""
+    d = np.array(direction, dtype=np.float64)[:3]
+    d[2] = 0.0
+    length = np.linalg.norm(d)
+    return d / length if length > 1e-9 else np.asarray(fallback, dtype=np.float64)
+
+
+def variation_row(count: int, origin, x_axis, yaw: float, pitch: float) -> Layout:
+    """``count`` variations of an object in a row beside it: along its own x axis, ``pitch`` metres apart, the first
+    one ``pitch`` from the object, all turned as it is.
+
+    Args:
+        origin: (3,) world position of the object. x_axis: (3,) its x axis in world space (the first column of
+            its world matrix), flattened onto the ground; +x of the world when the axis stands vertical.
+        yaw: the object's yaw (radians), kept by every variation. pitch: metres between neighbouring origins.
+    """
+    _check_count(count)
+    steps = np.arange(1, count + 1, dtype=np.float64)[:, None]
+    positions = np.asarray(origin, dtype=np.float64)[None] + steps * pitch * _ground_direction(x_axis)[None]
+    return Layout(positions, np.full(count, float(yaw)))
+
+
+def blend_row(a, b, yaw_a: float, yaw_b: float, fractions, beside: float = 0.0) -> Layout:
+    """In-betweens of two objects: each at its fraction of the way from ``a`` to ``b``, turned that far from
+    ``yaw_a`` to ``yaw_b`` the shorter way round.
+
+    Args:
+        a, b: (3,) world positions of the two objects. yaw_a, yaw_b: their yaws (radians).
+        fractions: (N,) in [0, 1], 0 at ``a`` and 1 at ``b`` (``protocol.latents.blend_fractions``).
+        beside: metres the whole row moves to the left of the a → b direction (in the ground plane), so that
+            in-betweens at fractions 0 and 1 do not sit on the two objects themselves; 0 keeps the row between them.
+    """
+    t = np.asarray(fractions, dtype=np.float64).reshape(-1)
+    _check_count(len(t))
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    offset = np.zeros(3)
+    if beside:
+        along = (b - a)[:2]
+        offset = np.array([-along[1], along[0], 0.0]) / max(float(np.linalg.norm(along)), 1e-9) * beside
+    turn = math.remainder(yaw_b - yaw_a, 2.0 * math.pi)   # the shorter way round
+    return Layout((1.0 - t)[:, None] * a + t[:, None] * b + offset, yaw_a + t * turn)
+
+
 def with_random_yaw(layout: Layout, rng: np.random.Generator) -> Layout:
     """The same positions with yaws added to uniform random turns."""
     return Layout(layout.positions, np.mod(layout.yaws + random_yaws(len(layout), rng), 2.0 * math.pi))

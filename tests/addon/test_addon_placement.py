@@ -190,3 +190,35 @@ def test_object_properties_round_trip_and_missing_keys():
     assert set(store) == set(object_properties.KEYS) - optional
     with pytest.raises(KeyError, match="gan3d_seed"):
         object_properties.read({"gan3d_model": "m", "gan3d_truncation": 1.0})
+
+
+def test_variation_row_runs_along_the_objects_own_x_axis():
+    turned = (math.cos(0.5), math.sin(0.5), 0.3)       # a tilted x axis: the row stays on the ground
+    row = placement.variation_row(3, (1.0, 2.0, 0.5), turned, 0.5, 4.0)
+    assert len(row) == 3 and np.allclose(row.yaws, 0.5)
+    steps = np.diff(np.vstack([[1.0, 2.0, 0.5], row.positions]), axis=0)
+    assert np.allclose(steps, 4.0 * np.array([math.cos(0.5), math.sin(0.5), 0.0]))   # pitch apart, first one beside
+    upright = placement.variation_row(2, (0, 0, 0), (0.0, 0.0, 1.0), 0.0, 2.0)     # x axis pointing up: world +x
+    assert np.allclose(upright.positions, [[2, 0, 0], [4, 0, 0]])
+    with pytest.raises(placement.PlacementError):
+        placement.variation_row(0, (0, 0, 0), (1, 0, 0), 0.0, 2.0)
+
+
+def test_blend_row_goes_from_a_to_b_turning_the_short_way():
+    a, b = (0.0, 0.0, 0.0), (10.0, 0.0, 2.0)
+    row = placement.blend_row(a, b, math.radians(170), math.radians(-170), [0.0, 0.25, 1.0])
+    assert np.allclose(row.positions, [[0, 0, 0], [2.5, 0, 0.5], [10, 0, 2]])
+    assert np.allclose(row.yaws, np.radians([170, 175, 190]))         # through 180°, not back through 0°
+    beside = placement.blend_row(a, b, 0.0, 0.0, [0.0, 1.0], beside=3.0)
+    assert np.allclose(beside.positions - row.positions[[0, 2]], [[0, 3, 0], [0, 3, 0]])   # to the left of a -> b
+    same_place = placement.blend_row(a, a, 0.0, 1.0, [0.5], beside=3.0)                    # no direction: no shift
+    assert np.allclose(same_place.positions, [[0, 0, 0]]) and np.allclose(same_place.yaws, 0.5)
+
+
+@given(x=st.floats(-50, 50), y=st.floats(-50, 50), yaw_a=st.floats(-7, 7), yaw_b=st.floats(-7, 7))
+@settings(max_examples=40, deadline=None)
+def test_blend_row_ends_keep_the_objects_turns(x, y, yaw_a, yaw_b):
+    row = placement.blend_row((0.0, 0.0, 0.0), (x, y, 0.0), yaw_a, yaw_b, [0.0, 1.0])
+    assert np.allclose(row.positions, [[0, 0, 0], [x, y, 0]])
+    assert math.isclose(row.yaws[0], yaw_a)
+    assert math.isclose(math.remainder(row.yaws[1] - yaw_b, 2 * math.pi), 0.0, abs_tol=1e-9)
