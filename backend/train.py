@@ -6,6 +6,7 @@ Each stage registers its own command group from ``training/<stage>/cli.py`` (``S
     python -m backend.train templates remesh car.obj --out car.safetensors             # training/templates/cli.py
     python -m backend.train poses --collection DIR --out poses.safetensors             # training/poses/cli.py
     python -m backend.train recon --collection DIR --poses FILE --out runs/NAME        # training/recon/cli.py
+    python -m backend.train pseudogt --from_run runs/NAME --out DIR                    # training/pseudogt/cli.py
     python -m backend.train gan --pseudogt DIR --out runs/NAME [--resume]              # training/gan/cli.py
     python -m backend.train pipeline --collection DIR --out runs/NAME                  # training/pipeline/cli.py
 
@@ -29,6 +30,7 @@ STAGE_MODULES = (
     "training.templates.cli",
     "training.poses.cli",
     "training.recon.cli",
+    "training.pseudogt.cli",
     "training.gan.cli",
     "training.pipeline.cli",
 )

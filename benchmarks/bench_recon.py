@@ -59,14 +59,14 @@ def _iteration(collection: Path, preset_name: str, batch: int, repeats: int) -> 
 def _export(collection: Path, count: int, texture: int) -> dict:
     from training.recon.config import PRESETS
     from training.recon.network import ReconstructionNetwork
-    from training.recon.pseudogt import export_pseudogt
+    from training.pseudogt import export_from_run
 
     net = ReconstructionNetwork(dataclasses.replace(PRESETS["cpu"].network, n_parts=3))
     with tempfile.TemporaryDirectory() as tmp:
         pth = Path(tmp) / "checkpoint_latest.pth"
         torch.save({"generator": {f"module.{k}": v for k, v in net.state_dict().items()}}, pth)
         wall, cpu = time.perf_counter(), time.process_time()
-        result = export_pseudogt(pth, Path(tmp) / "pgt", collection=str(collection), poses="truth",
+        result = export_from_run(pth, Path(tmp) / "pgt", collection=str(collection), poses="truth",
                                  texture_resolution=texture, fid_stats=False)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return {"images": result.count, "texture": texture, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),

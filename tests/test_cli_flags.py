@@ -39,9 +39,10 @@ PARSERS = _all_parsers()
 
 def test_every_cli_is_walked():
     names = {name for name, _ in PARSERS}
-    for expected in ("backend.train data synth", "backend.train recon pseudogt", "backend.train gan train",
-                     "backend.train pipeline run", "backend.train poses run", "backend.train templates remesh",
-                     "fid.evaluate floor", "backend.serve keygen", "backend.client generate"):
+    for expected in ("backend.train data synth", "backend.train pseudogt", "backend.train recon pseudogt",
+                     "backend.train gan train", "backend.train pipeline run", "backend.train poses run",
+                     "backend.train templates remesh", "fid.evaluate floor", "backend.serve keygen",
+                     "backend.client generate"):
         assert expected in names
     assert len(PARSERS) > 25
 
@@ -120,4 +121,5 @@ def test_commands_that_run_a_network_take_a_device():
     with_device = {name for name, parser in PARSERS if any("--device" in a.option_strings for a in parser._actions)}
     assert {"backend.generate", "backend.serve serve", "fid.evaluate evaluate", "fid.evaluate stats",
             "fid.evaluate images", "fid.evaluate floor", "backend.train recon train", "backend.train recon evaluate",
-            "backend.train recon pseudogt", "backend.train gan train", "backend.train pipeline run"} <= with_device
+            "backend.train pseudogt", "backend.train recon pseudogt", "backend.train gan train",
+            "backend.train pipeline run"} <= with_device

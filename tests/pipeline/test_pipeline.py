@@ -54,3 +54,18 @@ def test_plan_passes_pose_workers_and_gan_augment_to_their_stages(tmp_path):
     assert stages["gan"][stages["gan"].index("--augment") + 1] == "color,cutout"
     plain = {s.name: s.argv for s in plan(PipelineOptions(collection=tmp_path / "c", out=tmp_path / "r"))}
     assert "--workers" not in plain["poses"] and "--augment" not in plain["gan"]
+
+
+@pytest.mark.parametrize("from_truth", [False, True])
+def test_every_planned_stage_is_a_command_backend_train_parses(tmp_path, from_truth):
+    from backend.train import _with_default_command, build_parser
+    from training.pipeline.stages import PipelineOptions, plan
+
+    parser, defaults = build_parser()
+    stages = plan(PipelineOptions(collection=tmp_path / "c", out=tmp_path / "r", from_truth=from_truth,
+                                  fid_collection=tmp_path / "h", device="cpu"))
+    for stage in stages:
+        if stage.argv[0] != "@fid":
+            assert callable(parser.parse_args(_with_default_command(stage.argv, defaults)).run), stage.argv
+    pseudogt = next(s for s in stages if s.name == "pseudogt").argv
+    assert pseudogt[:2] == (["pseudogt", "--from_truth"] if from_truth else ["pseudogt", "--from_run"])

@@ -73,10 +73,10 @@ def plan(options: PipelineOptions) -> list[Stage]:
         stages.append(Stage("recon", ["recon", "train", "--collection", coll, "--poses", str(poses), "--out",
                                       str(out / "recon"), "--preset", options.preset, "--resume", *recon_iters,
                                       *device], out / "recon"))
-        stages.append(Stage("pseudogt", ["recon", "pseudogt", str(out / "recon"), "--out", str(out / "pseudogt"),
+        stages.append(Stage("pseudogt", ["pseudogt", "--from_run", str(out / "recon"), "--out", str(out / "pseudogt"),
                                          "--resume", "--no_fid_stats", *device], out / "pseudogt" / "pseudogt.json"))
     else:
-        stages.append(Stage("pseudogt", ["recon", "pseudogt", "--from_truth", "--collection", coll, "--out",
+        stages.append(Stage("pseudogt", ["pseudogt", "--from_truth", "--collection", coll, "--out",
                                          str(out / "pseudogt"), "--resume", "--no_fid_stats"],
                             out / "pseudogt" / "pseudogt.json"))
     gan = ["gan", "train", "--pseudogt", str(out / "pseudogt"), "--out", str(out / "gan"), "--preset",

@@ -12,6 +12,7 @@ Layout of a folder ``DIR``::
     DIR/poses.safetensors         the poses metadata of §1.3, in each image's crop frame:
         rotation (N, 4) float32 (w, x, y, z), scale (N, 1), translation (N, 3) (third component 0),
         z0 (N, 1) (NaN where the pose has none), category (N,) int64; header: ids, image paths
+    DIR/precomputed_fid_299x299.npz  optional: the real images' FID statistics (``fid_stats.py``)
 
 ``PseudoGTWriter`` writes items atomically and can resume (existing item files are kept); ``finish`` writes the
 index and the poses file. ``open_pseudogt`` validates a folder and loads it into memory for GAN training.
@@ -55,6 +56,19 @@ class PseudoGTItem:
 
 def item_path(root: Path, index: int) -> Path:
     return root / "items" / f"{index:06d}.safetensors"
+
+
+def compact_items(root: Path, total: int) -> int:
+    """Renumber the item files among 0..total-1 to 0..n-1, keeping their order; returns n.
+
+    Exports number items by position among the records they try, so skipped records leave gaps; the finished
+    folder has none (``PseudoGTWriter.finish`` reads items 0..n-1).
+    """
+    present = [i for i in range(total) if item_path(root, i).is_file()]
+    for new, old in enumerate(present):
+        if new != old:
+            os.replace(item_path(root, old), item_path(root, new))
+    return len(present)
 
 
 class PseudoGTWriter:
@@ -158,7 +172,7 @@ def read_index(root: str | os.PathLike) -> dict[str, Any]:
     path = root / INDEX
     if not root.is_dir():
         raise PseudoGTError(f"pseudo-GT folder {root} does not exist; make it with "
-                            f"`python -m backend.train recon pseudogt ...`")
+                            f"`python -m backend.train pseudogt ...`")
     if not path.is_file():
         partial = len(list((root / "items").glob("*.safetensors"))) if (root / "items").is_dir() else 0
         hint = f" ({partial} item files are there: the export was interrupted; re-run it to finish)" if partial else ""

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from backend.mesh import displacement_to_vertices, uv_sphere
 from backend.render import Pose as RenderPose
 
-from .format import PseudoGTItem, PseudoGTWriter
+from .format import PseudoGTItem, PseudoGTWriter, compact_items
 from .projection import project_to_uv, uv_surface_points
 from .remesh import DisplacementFit, radial_remesh
 
@@ -111,9 +111,7 @@ def export_from_truth(collection: str | os.PathLike, out: str | os.PathLike, tex
             summary.written += len(rows)
         if progress is not None:
             progress(len(chunk))
-    # Items were numbered by position among usable records; skipped ones leave gaps, so renumber compactly.
-    summary_count = _compact(writer, index)
-    writer.finish(summary_count)
+    writer.finish(compact_items(writer.root, index))
     return summary
 
 
@@ -154,13 +152,3 @@ def _project_parts(rows, vertices, pose, alpha, t: int, template, impl: str):
         labels = F.grid_sample(parts, grid, mode="nearest", padding_mode="zeros", align_corners=False)[:, 0]
     return (labels * (alpha[:, 0] > 0)).round().to(torch.uint8)
 
-
-def _compact(writer: PseudoGTWriter, total: int) -> int:
-    """Renumber item files 0..n-1 in order (gaps come from skipped records); returns n."""
-    from .format import item_path
-
-    present = [i for i in range(total) if writer.exists(i)]
-    for new, old in enumerate(present):
-        if new != old:
-            os.replace(item_path(writer.root, old), item_path(writer.root, new))
-    return len(present)

@@ -1,4 +1,5 @@
-"""Mesh reconstruction (stage 3, §3.3, §4.3) and pseudo-ground-truth export from it (stage 4, §1.3).
+"""Mesh reconstruction (stage 3, §3.3, §4.3); pseudo-ground-truth export from it (stage 4, §1.3) is in
+``training.pseudogt`` (``export_from_run``).
 
 Public API (docs/training.md, "Reconstruction")::
 
@@ -7,8 +8,8 @@ Public API (docs/training.md, "Reconstruction")::
     from training.recon.checkpoints import load_recon                           # run folder / .safetensors / .pth
     from training.recon.train import TrainOptions, train_recon                  # §4.3, atomic checkpoints, resume
     from training.recon.evaluate import evaluate_run                            # IoU, Chamfer, PSNR, contact sheet
-    from training.recon.pseudogt import export_pseudogt                         # §1.3 pseudo-GT folder
 
-CLI: ``python -m backend.train recon [train|evaluate|pseudogt]`` (``training/recon/cli.py``).
+CLI: ``python -m backend.train recon [train|evaluate|pseudogt]`` (``training/recon/cli.py``; ``recon pseudogt`` is
+the older name of ``backend.train pseudogt``).
 Importing this package imports nothing heavy; the modules above import torch and backend.render.
 """

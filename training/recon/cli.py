@@ -2,8 +2,10 @@
 
     recon [train] --collection DIR --poses FILE|truth --out runs/NAME [--iters N] [--preset cpu|paper] [--resume]
     recon evaluate runs/NAME --collection HELDOUT [--poses FILE|truth] [--out DIR]
-    recon pseudogt runs/NAME --out DIR [--collection DIR] [--poses FILE|truth]
-    recon pseudogt --from_truth --collection DIR --out DIR
+    recon pseudogt runs/NAME --out DIR [--collection DIR] [--poses FILE|truth]   # alias of `pseudogt --from_run`
+    recon pseudogt --from_truth --collection DIR --out DIR                     # alias of `pseudogt --from_truth`
+
+``recon pseudogt`` is the older name of ``backend.train pseudogt`` (training/pseudogt/cli.py), kept as an alias.
 
 Flags use the original's snake_case; the dashed spellings (``--batch-size``, ``--from-truth``) are accepted too.
 """
@@ -11,15 +13,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from backend.cli import StageCommands, add_device_argument, add_flag, dataset_argument, device_from_args
+from training.pseudogt.cli import add_export_arguments
 
 COMMANDS = ["train", "evaluate", "pseudogt"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> StageCommands:
-    recon = subparsers.add_parser("recon", help="mesh-reconstruction network: train, evaluate, export pseudo-GT")
+    recon = subparsers.add_parser("recon", help="mesh-reconstruction network: train, evaluate (and pseudogt, the "
+                                                "older name of `backend.train pseudogt`)")
     sub = recon.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train (or --resume) a reconstruction run (the default command)")
@@ -57,23 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> StageCommands:
     add_device_argument(evaluate)
     evaluate.set_defaults(run=_run_evaluate)
 
-    pseudogt = sub.add_parser("pseudogt", help="export pseudo-ground-truth (partial UV textures with visibility, "
-                                               "displacement and part maps) for GAN training")
-    pseudogt.add_argument("run_dir", nargs="?", default=None, help="a recon run folder or checkpoint")
-    add_flag(pseudogt, "--out", required=True, help="pseudo-GT folder to write")
-    add_flag(pseudogt, "--collection", default=None, type=dataset_argument, help="collection (default: the run's)")
-    add_flag(pseudogt, "--poses", default=None, help="pose file or 'truth' (default: the run's)")
-    add_flag(pseudogt, "--from_truth", action="store_true",
-             help="build the files from a synthetic collection's true meshes and poses (no run)")
-    add_flag(pseudogt, "--texture_resolution", type=int, default=None,
-             help="pseudo-GT texture side (default 512 for paper runs, 128 for cpu runs)")
-    add_flag(pseudogt, "--batch_size", type=int, default=16)
-    add_flag(pseudogt, "--limit", type=int, default=None, help="export only the first N images")
-    add_flag(pseudogt, "--resume", action="store_true", help="keep files already written in --out")
-    add_flag(pseudogt, "--no_fid_stats", action="store_true",
-             help="skip the real images' Inception statistics (precomputed_fid_299x299.npz)")
-    add_device_argument(pseudogt)
-    pseudogt.set_defaults(run=_run_pseudogt)
+    pseudogt = sub.add_parser("pseudogt", help="the older name of `backend.train pseudogt` (same flags; "
+                                               "RUN may be given without --from_run)")
+    add_export_arguments(pseudogt, alias=True)
     return StageCommands(group="recon", commands=COMMANDS, default="train")
 
 
@@ -141,43 +130,3 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     print(f"report: {report.path}; contact sheet: {report.sheet}")
     return 0
 
-
-def _run_pseudogt(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    if args.from_truth:
-        if args.collection is None:
-            raise ValueError("--from_truth needs --collection (a synthetic collection with true meshes)")
-        if args.run_dir is not None:
-            raise ValueError("--from_truth builds pseudo-GT without a run; drop the run folder argument")
-        from training.pseudogt import export_from_truth
-        from training.recon.pseudogt import FID_STATS_NAME, fid_statistics
-
-        bar = tqdm(unit="img", desc="pseudo-GT (truth)")
-        try:
-            summary = export_from_truth(args.collection, args.out, texture_resolution=args.texture_resolution or 128,
-                                        batch_size=args.batch_size, limit=args.limit, progress=bar.update)
-        finally:
-            bar.close()
-        print(summary.line())
-        if not args.no_fid_stats:
-            from dataformat import load_collection
-
-            path = fid_statistics(load_collection(args.collection, check="header"), Path(args.out) / FID_STATS_NAME,
-                                  progress=True)
-            print(f"FID statistics: {path}")
-        return 0
-    if args.run_dir is None:
-        raise ValueError("pass a recon run folder (recon pseudogt runs/NAME --out DIR) or --from_truth")
-    from training.recon.pseudogt import export_pseudogt
-
-    bar = tqdm(unit="img", desc="pseudo-GT")
-    try:
-        result = export_pseudogt(args.run_dir, args.out, collection=args.collection, poses=args.poses,
-                                 texture_resolution=args.texture_resolution, batch_size=args.batch_size,
-                                 limit=args.limit, resume=args.resume, device=_device(args),
-                                 fid_stats=not args.no_fid_stats, progress=bar.update, fid_progress=True)
-    finally:
-        bar.close()
-    print(result.summary())
-    return 0

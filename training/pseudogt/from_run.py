@@ -1,11 +1,10 @@
-"""Pseudo-ground-truth export from a trained reconstruction run (§1.3, stage 4).
+"""``--from_run``: pseudo-ground-truth export from a trained reconstruction run (§1.3, stage 4).
 
 For every image with a pose: predict the displacement map, texture and part map from the network's RGBA crop,
 build the mesh, and project the image (a crop at 2 × the texture size, the paper's 1024 → 512 ratio) into UV
-space through it (``training.pseudogt.project_to_uv``: visibility from render gradients, alpha = visibility ×
-mask × UV coverage). Files are written in the project's pseudo-GT format (``training.pseudogt.format``), one
-per image, plus its poses file and, unless disabled, the real images' FID statistics
-(``precomputed_fid_299x299.npz``, every record of the collection, the §7 protocol).
+space through it (``project_to_uv``: visibility from render gradients, alpha = visibility × mask × UV coverage).
+Files are written in the project's pseudo-GT format (``format.py``), one per image, plus its poses file and,
+unless disabled, the real images' FID statistics (``fid_stats.py``).
 """
 from __future__ import annotations
 
@@ -20,12 +19,13 @@ import torch.nn.functional as F
 
 from backend.mesh import displacement_to_vertices, uv_sphere
 from dataformat import load_collection
+from training.recon.checkpoints import load_recon
+from training.recon.data import prefetch
+from training.recon.poses import resolve_poses
 
-from .checkpoints import load_recon
-from .data import prefetch
-from .poses import resolve_poses
-
-FID_STATS_NAME = "precomputed_fid_299x299.npz"
+from .fid_stats import FID_STATS_NAME, fid_statistics
+from .format import PseudoGTItem, PseudoGTWriter, compact_items, item_path
+from .projection import project_to_uv
 
 
 @dataclass
@@ -54,18 +54,7 @@ def default_texture_resolution(image_resolution: int) -> int:
     return 512 if image_resolution >= 256 else 128
 
 
-def _compact(root: Path, total: int) -> int:
-    """Renumber item files 0..n-1 in order (skipped records leave gaps); returns n."""
-    from training.pseudogt.format import item_path
-
-    present = [i for i in range(total) if item_path(root, i).is_file()]
-    for new, old in enumerate(present):
-        if new != old:
-            os.replace(item_path(root, old), item_path(root, new))
-    return len(present)
-
-
-def export_pseudogt(run: str | os.PathLike, out: str | os.PathLike, collection: str | None = None,
+def export_from_run(run: str | os.PathLike, out: str | os.PathLike, collection: str | None = None,
                     poses: str | None = None, texture_resolution: int | None = None, batch_size: int = 16,
                     limit: int | None = None, resume: bool = False, device: str = "cpu", fid_stats: bool = True,
                     progress: Callable[[int], None] | None = None, fid_progress: bool = False) -> ExportResult:
@@ -75,9 +64,6 @@ def export_pseudogt(run: str | os.PathLike, out: str | os.PathLike, collection: 
     already written for the same record ids. fid_stats: also compute the real images' Inception statistics
     (fid_progress: with the fid package's own progress bar).
     """
-    from training.pseudogt import PseudoGTItem, PseudoGTWriter, project_to_uv
-    from training.pseudogt.format import item_path
-
     loaded = load_recon(run)
     collection = collection or loaded.meta.get("collection")
     poses = poses or loaded.meta.get("poses")
@@ -120,20 +106,18 @@ def export_pseudogt(run: str | os.PathLike, out: str | os.PathLike, collection: 
                 item_path(out, stale).unlink(missing_ok=True)
             if len(data):
                 position = {r.id: i for i, r in todo}
-                _export_batch(network, data, [position[i] for i in data.ids], writer, template, t, device,
-                              PseudoGTItem, project_to_uv)
+                _export_batch(network, data, [position[i] for i in data.ids], writer, template, t, device)
                 result.written += len(data)
         if progress:
             progress(len(chunk))
-    count = _compact(out, len(usable))
+    count = compact_items(out, len(usable))
     writer.finish(count)
     if fid_stats:
         result.fid_stats = fid_statistics(coll, out / FID_STATS_NAME, fid_progress)
     return result
 
 
-def _export_batch(network, data, indices: list[int], writer, template, t: int, device: str, item_type,
-                  project_to_uv) -> None:
+def _export_batch(network, data, indices: list[int], writer: PseudoGTWriter, template, t: int, device: str) -> None:
     batch = data.batch(np.arange(len(data)), device)
     r = network.config.image_resolution
     small = F.interpolate(batch["network_input"], size=(r, r), mode="bilinear", align_corners=False,
@@ -150,20 +134,10 @@ def _export_batch(network, data, indices: list[int], writer, template, t: int, d
     conditional = network.config.conditional
     for k, index in enumerate(indices):
         pose = batch["pose"]
-        writer.write(index, item_type(
+        writer.write(index, PseudoGTItem(
             record_id=data.ids[k], texture=texture[k], alpha=alpha[k], mesh=output.displacement[k],
             category=int(data.class_index[k]) if conditional else 0, parts=None if parts is None else parts[k],
             pose={"q": pose.q[k].tolist(), "s": float(pose.s[k, 0]), "t": pose.t[k].tolist(),
                   "z0": None if pose.z0 is None else float(pose.z0[k, 0])},
             image_path=str(data.records[k].image_path)))
 
-
-def fid_statistics(collection, path: Path, progress: bool = False) -> Path:
-    """Inception statistics of every record's masked 299² crop (§1.3: the unfiltered image set)."""
-    from fid import load_feature_extractor
-    from fid.real import RealStatsOptions, compute_real_statistics
-
-    stats = compute_real_statistics(collection.records, load_feature_extractor("tf"), RealStatsOptions(),
-                                    progress=progress)
-    stats.save(path)
-    return path
