@@ -5,10 +5,13 @@ original walks the training set in order, repeated as often as needed — and it
 (backend.sampling's rule), so the set does not depend on the batch size. Renders are hard textured DIB-R renders,
 scaled orthographic (z0 ignored, as the original), background 0 in [-1, 1] (mid-grey), mapped to [0, 1].
 
-Texture-only and mesh-only FID (§7) need pseudo-ground-truth per training image. That stage does not exist yet; the
-hook is :class:`PseudoGroundTruth`: any object with ``vertices(indices)`` and ``texture(indices)``. With it,
-"texture_only" renders the pseudo-GT mesh with the generated texture and "mesh_only" the generated mesh with the
-pseudo-GT (partial) texture.
+Texture-only and mesh-only FID (§7) need pseudo-ground-truth per training image: the pseudo-GT stage writes it
+(``python -m backend.train pseudogt``, ``training/pseudogt``). This package reads no training output (it sits below
+``training``), so it takes pseudo-GT through :class:`PseudoGroundTruth`: any object with ``vertices(indices)`` and
+``texture(indices)``. With it, "texture_only" renders the pseudo-GT mesh with the generated texture and "mesh_only"
+the generated mesh with the pseudo-GT (partial) texture. ``training.gan.evaluate.PseudoGTMeshes`` is that object
+for a pseudo-GT folder, and ``python -m backend.train gan evaluate --pseudogt DIR --mode texture_only|mesh_only``
+computes those FIDs with it.
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ MODES = ("full", "texture_only", "mesh_only")
 
 
 class PseudoGroundTruth(Protocol):
-    """Per-record pseudo-ground-truth (a later training stage provides it).
+    """Per-record pseudo-ground-truth (``training.gan.evaluate.PseudoGTMeshes`` over a ``backend.train pseudogt``
+    folder).
 
     vertices(indices) -> (B, V, 3) float32 object-frame mesh of each record; texture(indices) -> (B, 3, T, T) float32
     in [-1, 1], 0 where the texel was not visible. ``indices`` index the plan's pose records.
@@ -99,8 +103,8 @@ def render_samples(generator, plan: SamplePlan, seed: int, truncation: float = 1
     if mode not in MODES:
         raise FIDError(f"unknown FID mode {mode!r}: use one of {', '.join(MODES)}")
     if mode != "full" and pseudo_gt is None:
-        raise FIDError(f"{mode.replace('_', '-')} FID needs pseudo-ground-truth of the dataset, which this project "
-                       "does not produce yet (a later training stage); use the full FID")
+        raise FIDError(f"{mode.replace('_', '-')} FID needs pseudo-ground-truth of the dataset (pseudo_gt); compute it "
+                       f"with `python -m backend.train gan evaluate --pseudogt DIR --mode {mode}`, or use the full FID")
     if batch_size < 1:
         raise FIDError(f"batch size must be at least 1, got {batch_size}")
     device = generator.device
