@@ -42,7 +42,7 @@ def _same_folders(a, b) -> bool:
 def test_from_truth_writes_the_folder_and_the_alias_writes_the_same(ellipsoids, tmp_path, capsys):
     flags = ["--collection", str(ellipsoids), "--texture_resolution", str(T), "--batch_size", "3", "--no_fid_stats"]
     assert main(["pseudogt", "--from_truth", "--out", str(tmp_path / "new"), *flags]) == 0
-    assert "4 items (4 written, 0 reused), 0 records skipped" in capsys.readouterr().out
+    assert "4 items (4 written, 0 reused) ->" in capsys.readouterr().out
     data = open_pseudogt(tmp_path / "new")
     assert len(data) == 4 and data.info["source"] == "truth" and data.texture.shape == (4, 3, T, T)
     assert float(data.mesh[:, 0].mean()) < -0.2      # the ellipsoid is much narrower than the unit sphere across x
@@ -82,3 +82,20 @@ def test_a_missing_or_doubled_source_is_one_line(argv, code, words, capsys):
         assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert words in err[-1], err
+
+
+def test_skipped_records_are_counted_and_the_items_renumbered(ellipsoids, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "gaps"
+    shutil.copytree(ellipsoids, folder)
+    lines = (folder / "index.jsonl").read_text().splitlines()
+    lines[1] = lines[1].replace('"extra": {"mesh": "meshes/car_0.obj"}', '"extra": {}')
+    lines[2] = lines[2].replace("meshes/car_0.obj", "meshes/missing.obj")
+    (folder / "index.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["pseudogt", "--from_truth", "--collection", str(folder), "--out", str(tmp_path / "pg"),
+                 "--texture_resolution", str(T), "--no_fid_stats"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "2 items (2 written, 0 reused), skipped 1 without a true mesh" in line and "1 unreadable (" in line
+    data = open_pseudogt(tmp_path / "pg")
+    assert data.ids == ["0000", "0003"] and not (tmp_path / "pg" / "items" / "000002.safetensors").exists()

@@ -14,13 +14,14 @@ older name, kept as an alias).
 """
 from .fid_stats import FID_STATS_NAME, fid_statistics
 from .format import PseudoGTError, PseudoGTItem, PseudoGTSet, PseudoGTWriter, open_pseudogt, read_index
-from .from_run import ExportResult, export_from_run
-from .from_truth import ExportSummary, export_from_truth
+from .from_run import export_from_run
+from .from_truth import export_from_truth
 from .projection import project_to_uv, uv_surface_points, visibility
 from .remesh import DisplacementFit, radial_remesh
+from .summary import ExportSummary
 
 __all__ = [
-    "DisplacementFit", "ExportResult", "ExportSummary", "FID_STATS_NAME", "PseudoGTError", "PseudoGTItem",
-    "PseudoGTSet", "PseudoGTWriter", "export_from_run", "export_from_truth", "fid_statistics", "open_pseudogt", "project_to_uv", "radial_remesh", "read_index", "uv_surface_points",
-    "visibility",
+    "DisplacementFit", "ExportSummary", "FID_STATS_NAME", "PseudoGTError", "PseudoGTItem", "PseudoGTSet",
+    "PseudoGTWriter", "export_from_run", "export_from_truth", "fid_statistics", "open_pseudogt", "project_to_uv",
+    "radial_remesh", "read_index", "uv_surface_points", "visibility",
 ]

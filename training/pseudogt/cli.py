@@ -15,7 +15,6 @@ Flags use the original's snake_case; the dashed spellings (``--from-truth``) are
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from backend.cli import StageCommands, add_device_argument, add_flag, dataset_argument, device_from_args
 
@@ -77,35 +76,23 @@ def run_export(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     run = _run_source(args)
-    if run is not None:
-        from .from_run import export_from_run
-
-        bar = tqdm(unit="img", desc="pseudo-GT")
-        try:
-            result = export_from_run(run, args.out, collection=args.collection, poses=args.poses,
-                                     texture_resolution=args.texture_resolution, batch_size=args.batch_size,
-                                     limit=args.limit, resume=args.resume, device=str(device_from_args(args)),
-                                     fid_stats=not args.no_fid_stats, progress=bar.update, fid_progress=True)
-        finally:
-            bar.close()
-        print(result.summary())
-        return 0
-    if args.collection is None:
+    if run is None and args.collection is None:
         raise ValueError("--from_truth needs --collection (a synthetic collection with true meshes)")
-    from dataformat import load_collection
-
-    from .fid_stats import FID_STATS_NAME, fid_statistics
-    from .from_truth import export_from_truth
-
-    bar = tqdm(unit="img", desc="pseudo-GT (truth)")
+    common = dict(batch_size=args.batch_size, limit=args.limit, fid_stats=not args.no_fid_stats, fid_progress=True)
+    bar = tqdm(unit="img", desc="pseudo-GT" if run is not None else "pseudo-GT (truth)")
     try:
-        summary = export_from_truth(args.collection, args.out, texture_resolution=args.texture_resolution or 128,
-                                    batch_size=args.batch_size, limit=args.limit, progress=bar.update)
+        if run is not None:
+            from .from_run import export_from_run
+
+            summary = export_from_run(run, args.out, collection=args.collection, poses=args.poses,
+                                      texture_resolution=args.texture_resolution, resume=args.resume,
+                                      device=str(device_from_args(args)), progress=bar.update, **common)
+        else:
+            from .from_truth import export_from_truth
+
+            summary = export_from_truth(args.collection, args.out, texture_resolution=args.texture_resolution or 128,
+                                        progress=bar.update, **common)
     finally:
         bar.close()
     print(summary.line())
-    if not args.no_fid_stats:
-        path = fid_statistics(load_collection(args.collection, check="header"), Path(args.out) / FID_STATS_NAME,
-                              progress=True)
-        print(f"FID statistics: {path}")
     return 0

@@ -9,7 +9,6 @@ unless disabled, the real images' FID statistics (``fid_stats.py``).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -26,27 +25,7 @@ from training.recon.poses import resolve_poses
 from .fid_stats import FID_STATS_NAME, fid_statistics
 from .format import PseudoGTItem, PseudoGTWriter, compact_items, item_path
 from .projection import project_to_uv
-
-
-@dataclass
-class ExportResult:
-    """written / reused item files, skipped records {reason: count}, the folder and the FID statistics file."""
-
-    root: Path
-    written: int = 0
-    reused: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    fid_stats: Path | None = None
-
-    @property
-    def count(self) -> int:
-        return self.written + self.reused
-
-    def summary(self) -> str:
-        skipped = f", skipped {self.skipped}" if self.skipped else ""
-        fid = f"; FID statistics: {self.fid_stats}" if self.fid_stats else ""
-        return (f"pseudo-GT: {self.count} items ({self.written} written, {self.reused} reused){skipped} -> "
-                f"{self.root}{fid}")
+from .summary import ExportSummary
 
 
 def default_texture_resolution(image_resolution: int) -> int:
@@ -57,7 +36,7 @@ def default_texture_resolution(image_resolution: int) -> int:
 def export_from_run(run: str | os.PathLike, out: str | os.PathLike, collection: str | None = None,
                     poses: str | None = None, texture_resolution: int | None = None, batch_size: int = 16,
                     limit: int | None = None, resume: bool = False, device: str = "cpu", fid_stats: bool = True,
-                    progress: Callable[[int], None] | None = None, fid_progress: bool = False) -> ExportResult:
+                    progress: Callable[[int], None] | None = None, fid_progress: bool = False) -> ExportSummary:
     """Write the pseudo-GT folder ``out`` from the reconstruction ``run`` (run folder or checkpoint).
 
     collection / poses: default to the run's own (needed for original .pth files). resume: keep item files
@@ -88,10 +67,10 @@ def export_from_run(run: str | os.PathLike, out: str | os.PathLike, collection: 
         "visibility_resolution": 4 * t, "class_names": sorted({r.class_name for r in records}),
         "part_names": coll.part_names if config.n_parts else None,
     })
-    result = ExportResult(out)
+    result = ExportSummary(out)
     usable = [r for r in records if r.id in pose_set.poses]
     if len(usable) < len(records):
-        result.skipped["no_pose"] = len(records) - len(usable)
+        result.skip("no_pose", len(records) - len(usable))
         if progress:
             progress(len(records) - len(usable))
     for start in range(0, len(usable), batch_size):
@@ -101,7 +80,7 @@ def export_from_run(run: str | os.PathLike, out: str | os.PathLike, collection: 
         if todo:
             data = prefetch([r for _, r in todo], pose_set, image_resolution, with_parts=False, workers=2)
             for reason, n in data.skipped.items():
-                result.skipped[reason] = result.skipped.get(reason, 0) + n
+                result.skip(reason, n)
             for stale in {i for i, r in todo} - {i for i, r in todo if r.id in set(data.ids)}:
                 item_path(out, stale).unlink(missing_ok=True)
             if len(data):

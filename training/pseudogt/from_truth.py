@@ -8,7 +8,6 @@ and reconstruction stages: this is the upper bound of what those stages can give
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -19,27 +18,11 @@ import torch.nn.functional as F
 from backend.mesh import displacement_to_vertices, uv_sphere
 from backend.render import Pose as RenderPose
 
+from .fid_stats import FID_STATS_NAME, fid_statistics
 from .format import PseudoGTItem, PseudoGTWriter, compact_items
 from .projection import project_to_uv, uv_surface_points
 from .remesh import DisplacementFit, radial_remesh
-
-
-@dataclass
-class ExportSummary:
-    """What an export did: items written now, reused from an interrupted run, and records skipped (id -> why)."""
-
-    written: int = 0
-    reused: int = 0
-    skipped: dict[str, str] = field(default_factory=dict)
-    root: Path | None = None
-
-    @property
-    def count(self) -> int:
-        return self.written + self.reused
-
-    def line(self) -> str:
-        return (f"pseudo-GT: {self.count} items ({self.written} written, {self.reused} reused), "
-                f"{len(self.skipped)} records skipped -> {self.root}")
+from .summary import ExportSummary
 
 
 def _crop_tensors(record, image_resolution: int):
@@ -55,23 +38,24 @@ def _crop_tensors(record, image_resolution: int):
 def export_from_truth(collection: str | os.PathLike, out: str | os.PathLike, texture_resolution: int = 128,
                       image_resolution: int = 256, visibility_resolution: int | None = None, batch_size: int = 16,
                       limit: int | None = None, progress: Callable[[int], None] | None = None,
-                      impl: str = "fast") -> ExportSummary:
+                      impl: str = "fast", fid_stats: bool = False, fid_progress: bool = False) -> ExportSummary:
     """Write the pseudo-GT folder ``out`` for the synthetic collection folder ``collection``.
 
-    Records without a true mesh or an object-frame pose, or whose files cannot be read, are skipped and named in
+    Records without a true mesh or an object-frame pose, or whose files cannot be read, are skipped and counted in
     the summary. Re-running resumes: item files already present are kept. visibility_resolution defaults to
     4 x texture_resolution (on the testbed it finds the same visible texels as the paper's 8x within 0.5%).
+    fid_stats: also compute the real images' Inception statistics (fid_progress: with the fid package's bar).
     """
     from dataformat import load_collection
     from training.synth.mesh_io import read_car_obj
 
     coll = load_collection(collection, check="header")
     records = coll.records[:limit] if limit is not None else coll.records
-    summary = ExportSummary(root=Path(out))
+    summary = ExportSummary(Path(out))
     usable = []
     for record in records:
         if record.pose is None or record.pose.frame != "object" or not record.extra.get("mesh"):
-            summary.skipped[record.id] = "no true mesh or object-frame pose (not a synthetic collection?)"
+            summary.skip("without a true mesh or object-frame pose (not a synthetic collection?)")
         else:
             usable.append(record)
     if not usable:
@@ -105,13 +89,15 @@ def export_from_truth(collection: str | os.PathLike, out: str | os.PathLike, tex
                 radii = radial_remesh(car.vertices, car.faces, directions)
                 rows.append((item_index, record, directions * radii[:, None], *_crop_tensors(record, image_resolution)))
             except (OSError, ValueError) as exc:
-                summary.skipped[record.id] = f"unreadable: {exc}"
+                summary.skip(f"unreadable ({exc})")
         if rows:
             _export_batch(rows, fit, template, writer, texture_resolution, visibility_resolution, impl)
             summary.written += len(rows)
         if progress is not None:
             progress(len(chunk))
     writer.finish(compact_items(writer.root, index))
+    if fid_stats:
+        summary.fid_stats = fid_statistics(coll, summary.root / FID_STATS_NAME, fid_progress)
     return summary
 
 
