@@ -51,11 +51,10 @@ def test_checkpoint_loads_for_inference_and_resumes_exactly(tmp_path, data):
     assert model.config == TINY.generator and not model.untrained
     z = torch.randn(2, TINY.generator.latent_dim)
     with torch.no_grad():
-        ema = trainer.generator_ema.eval()
+        ema = trainer.export_generator()   # the EMA with refreshed spectral norm and re-estimated BN statistics
         expected = ema(z)
         got = model.generator(z)
-    # Four steps in, the EMA's batch-norm statistics are far from converged and activations are large, so compare
-    # with a tolerance relative to their size (folding and memory layout reorder float sums).
+    # Compare with a tolerance relative to the outputs' size (folding and memory layout reorder float sums).
     assert (expected[0] - got[0]).abs().mean() < 1e-3 and (expected[0] - got[0]).abs().max() < 2e-2
     assert torch.allclose(expected[1], got[1], rtol=1e-4, atol=1e-4 * float(expected[1].abs().max()))
     after = [trainer.train_step().losses for _ in range(3)]

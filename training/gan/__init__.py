@@ -13,7 +13,8 @@ from .config import PRESETS, GANConfig, resolve_preset
 from .discriminator import MeshDiscriminator, MultiScaleDiscriminator, TextureDiscriminator, positional_encoding
 from .losses import flat_loss, hinge_d_fake, hinge_d_real, hinge_g
 from .run import RunOptions, RunSummary, run_gan
-from .trainer import GANTrainer, StepResult, TrainingError, virtual_mirror
+from .mirror import virtual_mirror
+from .trainer import GANTrainer, StepResult, TrainingError
 
 __all__ = [
     "GANConfig", "GANTrainer", "MeshDiscriminator", "MultiScaleDiscriminator", "PRESETS", "RunOptions", "RunSummary",

@@ -64,6 +64,26 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
           help="differentiable augmentation of the texture discriminators' inputs against D overfitting a small "
                "set (not in the paper): color, cutout, color,cutout or none (default)")
     _flag(train, "stop_after_minutes", type=float, default=None, help="stop cleanly (with a checkpoint) after N min")
+    _flag(train, "ema_half_life_images", type=float, default=None,
+          help="EMA half-life in images seen by the generator (0: the paper's schedule by epochs)")
+    _flag(train, "encoder_steps", type=int, default=None,
+          help="encoder start: the first N updates train the generator as a VAE decoder (0: the paper's recipe)")
+    _flag(train, "encoder_width", type=float, default=None, help="encoder channel multiplier (default 1.0)")
+    _flag(train, "encoder_lr", type=float, default=None, help="encoder start learning rate (default 1e-3)")
+    _flag(train, "kl_target", type=float, default=None, help="encoder start KL in nats per latent dimension")
+    _flag(train, "latent_fit", default=None, choices=("full", "diagonal"),
+          help="covariance of the Gaussian folded into the generator after the encoder start (default full)")
+    _flag(train, "d_warmup_steps", type=int, default=None,
+          help="discriminator-only updates after the encoder start, before G updates resume")
+    _flag(train, "anchor_weight", type=float, default=None,
+          help="weight of the encoder start's reconstruction kept on G in the adversarial phase (0: none)")
+    _flag(train, "anchor_decay_steps", type=int, default=None,
+          help="G updates over which --anchor_weight falls linearly to 0 (0: constant)")
+    _flag(train, "holdout", type=int, default=0,
+          help="keep the last N pseudo-GT items out of training as the UV signals' reference")
+    _flag(train, "uv_every", type=int, default=0, help="UV signals against the held-out items every N steps")
+    _flag(train, "select_by", default="swd", choices=("swd", "mean_l1", "std_l1", "mesh_fd"),
+          help="UV signal that picks checkpoint_best when --uv_every is on (default swd)")
     add_device_argument(train)
     train.set_defaults(run=run_train)
 
@@ -186,6 +206,11 @@ def _config(args: argparse.Namespace, device) -> "GANConfig":
         from .augment import parse_augment
 
         changes["augment"] = ",".join(parse_augment(args.augment))
+    for name in ("ema_half_life_images", "encoder_steps", "encoder_width", "encoder_lr", "kl_target", "latent_fit",
+                 "d_warmup_steps", "anchor_weight", "anchor_decay_steps"):
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = value
     return config.replace(**changes) if changes else config
 
 
@@ -210,6 +235,15 @@ def run_train(args: argparse.Namespace) -> int:
                desc="loading pseudo-GT", unit="item", disable=not dist.main, leave=False)
     data = open_pseudogt(args.pseudogt, limit=args.limit, progress=bar.update)
     bar.close()
+    uv_reference = None
+    if args.holdout:
+        from .uv_signals import UVReference
+
+        if not 0 < args.holdout < len(data):
+            raise ValueError(f"--holdout {args.holdout} must leave training items: the pseudo-GT has {len(data)}")
+        held = data.subset(len(data) - args.holdout)
+        data = data.subset(0, len(data) - args.holdout)
+        uv_reference = UVReference.from_pseudogt(held, train=data)
     options = RunOptions(
         out=Path(args.out), resume=args.resume or args.continue_train, save_every_min=args.save_every_min,
         checkpoint_every=args.checkpoint_every, preview_every=args.preview_every, log_every=args.log_every,
@@ -217,10 +251,12 @@ def run_train(args: argparse.Namespace) -> int:
         fid_samples=args.fid_samples, fid_stats=Path(args.fid_stats) if args.fid_stats else None, amp=args.amp,
         dtype="float64" if args.float64 else "float32",
         stop_after_seconds=None if args.stop_after_minutes is None else 60 * args.stop_after_minutes,
-        init_generator=Path(args.init_generator) if args.init_generator else None)
+        init_generator=Path(args.init_generator) if args.init_generator else None, uv_every=args.uv_every,
+        select_by=args.select_by)
     class_names = index.get("class_names", []) if config.generator.conditional else index.get("class_names", [])[:1]
     provenance = {"source": "backend.train gan", "pseudogt": str(Path(args.pseudogt).resolve()),
-                  "pseudogt_source": index.get("source"), "items": len(data), "world_size": dist.world_size,
+                  "pseudogt_source": index.get("source"), "items": len(data), "holdout": args.holdout,
+                  "world_size": dist.world_size,
                   "device": str(dist.device)}
     progress = tqdm(total=config.steps, initial=0, desc="gan", unit="step", disable=not dist.main,
                     dynamic_ncols=True)
@@ -231,7 +267,10 @@ def run_train(args: argparse.Namespace) -> int:
             progress.n = result.step
         shown["n"] += 1
         progress.update(1)
-        if result.kind == "d":
+        if result.kind == "e":
+            progress.set_postfix(tex=f"{result.losses['texture_l1']:.3f}", kl=f"{result.losses['kl_per_dim']:.2f}",
+                                 refresh=False)
+        elif result.kind == "d":
             progress.set_postfix(d_real=f"{result.losses['d_real']:.3f}", d_fake=f"{result.losses['d_fake']:.3f}",
                                  refresh=False)
 
@@ -241,14 +280,17 @@ def run_train(args: argparse.Namespace) -> int:
 
     try:
         summary = run_gan(config, data, options, dist, class_names=class_names, provenance=provenance,
-                          on_step=on_step, on_event=on_event)
+                          on_step=on_step, on_event=on_event, uv_reference=uv_reference)
     except TrainingError as exc:
         progress.close()
         raise RuntimeError(str(exc)) from None
     finally:
         progress.close()
     if dist.main:
-        best = f"; best FID {summary.best['fid']:.2f} at step {summary.best['step']}" if summary.best else ""
+        best = ""
+        if summary.best:
+            key = "fid" if "fid" in summary.best else args.select_by
+            best = f"; best {key} {summary.best[key]:.4g} at step {summary.best['step']}"
         print(f"gan: {summary.steps} steps ({summary.stopped}) in {summary.seconds / 60:.1f} min{best}; "
               f"model: {Path(args.out) / 'generator_ema.safetensors'}")
         if args.export_official:

@@ -24,6 +24,16 @@ class GANConfig:
     seed: data order, latents and augmentation are functions of (seed, step), so resumes and DDP see the same.
     augment: optional differentiable augmentation of the texture discriminators' inputs, "" (none, the paper) or
     a comma list of ``training.gan.augment.OPS`` ("color,cutout").
+    ema_half_life_images: the EMA's half-life in images seen by the generator (decay per G update
+    0.5 ** (batch_size / half-life)); 0 keeps the paper's schedule by epochs (``backend.models.ema_decay``).
+
+    The encoder start (``training.gan.encoder_start``; 0 steps = the paper's recipe): the first ``encoder_steps``
+    updates train the generator as the decoder of a VAE (encoder of width ``encoder_width``, Adam at ``encoder_lr``,
+    ``mesh_recon_weight`` x the mesh L1, KL held near ``kl_target`` nats per latent dimension); then the posterior
+    means are fitted with a Gaussian (``latent_fit``: full or diagonal covariance) that is folded into the generator.
+    The adversarial phase that follows starts with ``d_warmup_steps`` discriminator-only updates and may keep the
+    VAE's reconstruction as an anchor on the generator: weight ``anchor_weight``, falling linearly to 0 over
+    ``anchor_decay_steps`` G updates.
     """
 
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -40,6 +50,34 @@ class GANConfig:
     seed: int = 1
     truncation: float = 1.0
     augment: str = ""
+    ema_half_life_images: float = 0.0
+    encoder_steps: int = 0
+    encoder_width: float = 1.0
+    encoder_lr: float = 1e-3
+    kl_target: float = 1.0
+    mesh_recon_weight: float = 3.0
+    latent_fit: str = "full"
+    d_warmup_steps: int = 0
+    anchor_weight: float = 0.0
+    anchor_decay_steps: int = 0
+
+    def __post_init__(self) -> None:
+        if self.latent_fit not in ("full", "diagonal"):
+            raise ValueError(f"latent_fit must be 'full' or 'diagonal', got {self.latent_fit!r}")
+        for name in ("encoder_steps", "d_warmup_steps", "anchor_decay_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("ema_half_life_images", "anchor_weight", "kl_target", "mesh_recon_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.encoder_width > 0 or not 0 < self.encoder_lr < 1:
+            raise ValueError(f"encoder_width must be > 0 and encoder_lr in (0, 1), got {self.encoder_width}, "
+                             f"{self.encoder_lr}")
+
+    @property
+    def adversarial_start(self) -> int:
+        """The first step of the adversarial phase (after the encoder start, if any)."""
+        return self.encoder_steps
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -64,7 +102,7 @@ class GANConfig:
 
 #: Keys that a resumed run must share with its checkpoint (the rest, e.g. ``steps``, may be extended).
 RESUME_KEYS = ("generator", "d_width", "num_discriminators", "batch_size", "d_steps_per_g", "seed", "mirror",
-               "augment")
+               "augment", "encoder_steps", "encoder_width", "latent_fit", "d_warmup_steps")
 
 
 def mismatches(saved: GANConfig, current: GANConfig) -> list[str]:

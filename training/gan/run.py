@@ -4,9 +4,11 @@ Run folder ``OUT``::
 
     OUT/checkpoint_latest.safetensors    every ``save_every_min`` minutes and at the end (resume point)
     OUT/checkpoint_<step>.safetensors    every ``checkpoint_every`` steps
-    OUT/checkpoint_best.safetensors      lowest FID so far (when FID is measured)
+    OUT/checkpoint_best.safetensors      best so far by the UV signals (``select_by``, when a held-out UV reference is
+                                         given), else lowest FID (when FID is measured)
     OUT/generator_ema.safetensors        the EMA generator alone (small; what ``--checkpoint`` users ship)
-    OUT/metrics.jsonl, OUT/loss_curves.png, OUT/fid.jsonl, OUT/samples.png, OUT/run.json
+    OUT/metrics.jsonl, OUT/loss_curves.png, OUT/fid.jsonl, OUT/fid_curve.png, OUT/uv.jsonl, OUT/uv_curve.png,
+    OUT/samples.png, OUT/run.json
 
 Every ``*.safetensors`` above loads with ``backend.models.load_model`` (``backend.generate --checkpoint``,
 ``backend.serve --checkpoint``). Only rank 0 writes. This module does not print; it reports through callbacks.
@@ -26,6 +28,7 @@ from training.pseudogt import PseudoGTSet
 
 from .config import GANConfig
 from .trainer import GANTrainer, StepResult, TrainingError
+from .uv_signals import UVReference, generate_maps, uv_signals
 
 LATEST = "checkpoint_latest.safetensors"
 BEST = "checkpoint_best.safetensors"
@@ -50,6 +53,8 @@ class RunOptions:
     dtype: str = "float32"                # "float64" for exactness checks
     stop_after_seconds: float | None = None
     init_generator: Path | None = None    # warm start of a new run from a model file (ignored on resume)
+    uv_every: int = 0                     # UV signals against the held-out reference every N steps (0: never)
+    select_by: str = "swd"                # UV signal that picks checkpoint_best (lower is better)
 
 
 @dataclass
@@ -78,9 +83,7 @@ class FIDMonitor:
         from backend.models.loaded import inference_module
         from fid.evaluation import EvaluationOptions, evaluate_generator
 
-        import copy
-
-        generator = copy.deepcopy(trainer.generator_ema).cpu().float()
+        generator = trainer.export_generator().cpu().float()
         model = LoadedModel(generator=inference_module(generator), config=trainer.config.generator,
                             class_names=trainer.class_names, provenance={}, untrained=False,
                             source=f"step {trainer.step}")
@@ -94,15 +97,11 @@ class FIDMonitor:
 
 def save_samples(trainer: GANTrainer, path: Path, collection: Path | None, count: int = 16) -> Path:
     """A grid of EMA samples rendered under poses of the collection (random views without one)."""
-    import copy
-
-    import numpy as np
-
     from backend.render import Pose
     from backend.render.preview import save_preview_grid
     from backend.mesh import displacement_to_vertices
 
-    g = copy.deepcopy(trainer.generator_ema).cpu().float().eval()
+    g = trainer.export_generator().cpu().float().eval()
     z = torch.Generator().manual_seed(4321)
     latents = torch.randn(count, trainer.config.generator.latent_dim, generator=z).clamp(-1, 1)
     cls = torch.zeros(count, dtype=torch.int64) if trainer.config.generator.conditional else None
@@ -125,13 +124,29 @@ def save_samples(trainer: GANTrainer, path: Path, collection: Path | None, count
                              per_row=8)
 
 
+class UVMonitor:
+    """UV signals (``training.gan.uv_signals``) of the refreshed EMA generator against a held-out reference, with
+    the evaluation protocol's latents (seed 1234 + j, truncation of the run's config)."""
+
+    def __init__(self, reference: UVReference) -> None:
+        self.reference = reference
+
+    def __call__(self, trainer: GANTrainer) -> dict:
+        generator = trainer.export_generator()
+        texture, mesh = generate_maps(generator, len(self.reference), trainer.config.generator.latent_dim,
+                                      truncation=trainer.config.truncation)
+        return {"step": trainer.step, **uv_signals(texture, mesh, self.reference)}
+
+
 def run_gan(config: GANConfig, data: PseudoGTSet, options: RunOptions, dist: Distributed | None = None,
             class_names: list[str] | None = None, provenance: dict | None = None,
             on_step: Callable[[StepResult], None] | None = None,
-            on_event: Callable[[str], None] | None = None) -> RunSummary:
+            on_event: Callable[[str], None] | None = None, uv_reference: UVReference | None = None) -> RunSummary:
     """Train until ``config.steps`` (resuming from ``OUT/checkpoint_latest.safetensors`` when asked).
 
-    on_step: called after every update; on_event: one-line messages (checkpoints, FID, resume).
+    on_step: called after every update; on_event: one-line messages (checkpoints, FID, UV signals, resume).
+    uv_reference: a held-out pseudo-GT part for the UV signals (``options.uv_every``), which then pick
+    ``checkpoint_best`` by ``options.select_by``.
     Raises TrainingError (one line) for a non-finite loss (the last good checkpoint stays) or a bad resume.
     """
     dist = dist or Distributed()
@@ -159,7 +174,12 @@ def run_gan(config: GANConfig, data: PseudoGTSet, options: RunOptions, dist: Dis
     monitor = None
     if options.fid_every and options.fid_collection is not None and dist.main:
         monitor = FIDMonitor(Path(options.fid_collection), options.fid_samples, options.fid_stats, dist.device)
-    best = min(fid_log.rows, key=lambda r: r["fid"]) if fid_log.rows else None
+    uv_log = RunLog(out, enabled=dist.main, name="uv", tensorboard=False)
+    uv_log.truncate_after(trainer.step)
+    uv_monitor = UVMonitor(uv_reference) if options.uv_every and uv_reference is not None and dist.main else None
+    select = options.select_by if uv_monitor is not None else "fid"
+    rows = uv_log.rows if uv_monitor is not None else fid_log.rows
+    best = min(rows, key=lambda r: r[select]) if rows else None
     if dist.main:
         atomic_write_json(out / "run.json", {"config": config.to_dict(), "world_size": dist.world_size,
                                              "pseudogt": str(data.root), "items": len(data),
@@ -195,9 +215,19 @@ def run_gan(config: GANConfig, data: PseudoGTSet, options: RunOptions, dist: Dis
                 summary.fid.append(row)
                 say(f"step {step}: FID {row['fid']:.2f}, KID {row['kid']:.4f} ({row['samples']} samples)")
                 fid_log.plot(keys=["fid", "kid"], title="FID / KID (EMA generator)", name="fid_curve.png")
-                if best is None or row["fid"] < best["fid"]:
+                if select == "fid" and (best is None or row["fid"] < best["fid"]):
                     best = row
                     checkpoint(out / BEST, {"fid": row})
+            if uv_monitor is not None and step % options.uv_every == 0:
+                row = uv_monitor(trainer)
+                uv_log.log(step, {k: v for k, v in row.items() if k != "step"})
+                say(f"step {step}: UV " + ", ".join(f"{k} {row[k]:.4g}" for k in ("mean_l1", "std_l1", "swd",
+                                                                               "mesh_fd", "recall", "coverage")))
+                uv_log.plot(keys=["mean_l1", "std_l1", "swd", "mesh_fd", "precision", "recall", "coverage"],
+                            title="UV signals (refreshed EMA vs held-out pseudo-GT)", name="uv_curve.png")
+                if best is None or row[select] < best[select]:
+                    best = row
+                    checkpoint(out / BEST, {"uv": row})
             if options.checkpoint_every and step % options.checkpoint_every == 0:
                 checkpoint(out / f"checkpoint_{step}.safetensors")
             if time.monotonic() - last_save > 60 * options.save_every_min:
@@ -213,7 +243,7 @@ def run_gan(config: GANConfig, data: PseudoGTSet, options: RunOptions, dist: Dis
     checkpoint(latest)
     if dist.main:
         try:
-            trainer.export_ema(out / EMA, {"fid": best} if best else None)
+            trainer.export_ema(out / EMA, {"best": best} if best else None)
         except OSError as exc:
             say(f"warning: could not write {EMA} ({exc}); checkpoint_latest holds the same EMA generator")
         log.plot(title=f"GAN {out.name}")

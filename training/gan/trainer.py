@@ -32,17 +32,16 @@ from training.pseudogt import PseudoGTSet
 
 from . import augment as diffaugment
 from .config import GANConfig, mismatches
+from .encoder_start import EncoderStart, masked_l1
+from .mirror import virtual_mirror
+from .latent_fold import LatentGaussian, fit_latent_gaussian, fold_latent_gaussian
+from .refresh import refreshed_copy
 from .discriminator import MultiScaleDiscriminator
 from .losses import combine, flat_loss, hinge_d_fake, hinge_d_real, hinge_g
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (non-finite loss, data that does not fit the config). One-line message."""
-
-
-def virtual_mirror(x: Tensor) -> Tensor:
-    """The "virtual mirror" of §2.6 on (B, C, H, W) maps: flip left-right, then roll by W/2."""
-    return torch.roll(x.flip(-1), x.shape[-1] // 2, dims=-1)
 
 
 @dataclass
@@ -54,6 +53,10 @@ class StepResult:
 
 class GANTrainer:
     """State and updates of one GAN run (this process's share of it).
+
+    With ``config.encoder_steps`` > 0 the run has two phases: steps 0 .. encoder_steps - 1 are encoder-start updates
+    (kind "e", ``training.gan.encoder_start``); at step ``encoder_steps`` the fitted latent Gaussian is folded into
+    the generator and its EMA (``latent``), then ``d_warmup_steps`` D-only updates, then the G/D schedule.
 
     data: the pseudo-GT set (loaded on every process). dist: from ``training.engine.init_distributed``.
     amp: bf16 autocast (CUDA) for the forward passes. dtype: parameter and compute dtype; float64 exists for
@@ -117,6 +120,8 @@ class GANTrainer:
         self.faces = torch.as_tensor(np.array(template.faces), dtype=torch.int64, device=self.device)
         self.adjacency = torch.as_tensor(np.array(template.face_adjacency), dtype=torch.int64, device=self.device)
         self.class_weights = self._class_weights()
+        self.encoder_start = EncoderStart(self) if config.encoder_steps > 0 else None
+        self.latent: LatentGaussian | None = None    # set when the encoder start's Gaussian has been folded
 
     # ---- data ----------------------------------------------------------------------------------------------
     @property
@@ -179,7 +184,45 @@ class GANTrainer:
         return cls if self.config.generator.conditional else None
 
     def is_g_step(self, step: int) -> bool:
-        return step % (self.config.d_steps_per_g + 1) == 0
+        """The G/D schedule of the adversarial phase (the encoder start and the D warm-up counted out)."""
+        cfg = self.config
+        if step < cfg.adversarial_start + cfg.d_warmup_steps:
+            return False
+        return (step - cfg.adversarial_start - cfg.d_warmup_steps) % (cfg.d_steps_per_g + 1) == 0
+
+    def phase(self, step: int) -> str:
+        """"encoder" (encoder-start update) or "adversarial"."""
+        return "encoder" if step < self.config.encoder_steps else "adversarial"
+
+    def ema_decay(self) -> float:
+        """Per-G-update EMA decay: half-life in images when the config sets one, else the paper's epoch schedule."""
+        half_life = self.config.ema_half_life_images
+        if half_life > 0:
+            return 0.5 ** (self.config.batch_size / half_life)
+        return ema_decay(self.epoch)
+
+    def fold_latent(self, batch_size: int = 64) -> LatentGaussian:
+        """End of the encoder start: fit a Gaussian to the posterior means (items and mirrors), fold it into the
+        generator and its EMA, and give the adversarial phase a fresh generator optimiser."""
+        means = self.encoder_start.posterior_means(batch_size)
+        gaussian = fit_latent_gaussian(means, kind=self.config.latent_fit)
+        if self.dist.enabled:  # every process folds the same Gaussian (rank 0's)
+            gaussian = self.dist.broadcast_object(gaussian)
+        fold_latent_gaussian(self.generator, gaussian)
+        fold_latent_gaussian(self.generator_ema, gaussian)
+        self.latent = gaussian
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.config.lr_g, betas=self.config.betas)
+        return gaussian
+
+    def anchor_weight(self, step: int) -> float:
+        """Weight of the reconstruction anchor at ``step`` (0 outside the adversarial phase or after its decay)."""
+        cfg = self.config
+        if cfg.anchor_weight <= 0 or self.encoder_start is None or self.latent is None:
+            return 0.0
+        if cfg.anchor_decay_steps <= 0:
+            return cfg.anchor_weight
+        done = (step - cfg.adversarial_start - cfg.d_warmup_steps) / (cfg.d_steps_per_g + 1)
+        return cfg.anchor_weight * max(0.0, 1.0 - done / cfg.anchor_decay_steps)
 
     def train_step(self, kind: str | None = None) -> StepResult:
         """One update on the batch of the current step; raises TrainingError on a non-finite loss.
@@ -191,10 +234,18 @@ class GANTrainer:
         c = self._class_arg(cls)
         if kind not in (None, "g", "d"):
             raise ValueError(f"kind must be None, 'g' or 'd', got {kind!r}")
-        if kind == "g" or (kind is None and self.is_g_step(step)):
-            losses = self._g_step(z, c, alpha, step)
+        if kind is None and self.phase(step) == "encoder":
+            losses = self.encoder_start.step(texture, alpha, mesh, c, z)
+            update_ema(self.generator_ema, self.generator, self.ema_decay())
+            kind = "e"
+        elif kind == "g" or (kind is None and self.is_g_step(step)):
+            if self.encoder_start is not None and self.latent is None:
+                self.fold_latent()
+            losses = self._g_step(z, c, alpha, step, texture, mesh)
             kind = "g"
         else:
+            if self.encoder_start is not None and self.latent is None:
+                self.fold_latent()
             losses = self._d_step(texture, alpha, mesh, z, c, step)
             kind = "d"
         self.step += 1
@@ -244,7 +295,20 @@ class GANTrainer:
         self.opt_d.step()
         return losses
 
-    def _g_step(self, z: Tensor, c: Tensor | None, alpha: Tensor, step: int) -> dict[str, float]:
+    def _anchor(self, texture: Tensor, alpha: Tensor, mesh: Tensor, c: Tensor | None) -> Tensor:
+        """The encoder start's reconstruction of this batch through the folded generator (encoder frozen):
+        masked texture L1 + mesh_recon_weight x mesh L1 at eps = whiten(mu(x))."""
+        from .encoder_start import encoder_input
+
+        with torch.no_grad():
+            mu, _ = self.encoder_start.encoder(encoder_input(texture, alpha, mesh))
+            eps = self.latent.whiten(mu)
+        fake_texture, fake_mesh = self.g(eps, c)
+        return (masked_l1(fake_texture, texture, alpha)
+                + self.config.mesh_recon_weight * (fake_mesh - mesh).abs().mean())
+
+    def _g_step(self, z: Tensor, c: Tensor | None, alpha: Tensor, step: int, texture: Tensor | None = None,
+                mesh: Tensor | None = None) -> dict[str, float]:
         self.opt_g.zero_grad(set_to_none=True)
         d_params = list(self.discriminator.parameters())
         frozen = not self.dist.enabled
@@ -262,21 +326,42 @@ class GANTrainer:
                 loss_g = combine([(y.to(self.dtype), m) for y, m in outputs], self.weights, hinge_g)
                 vertices = displacement_to_vertices(self.template, fake_mesh.to(self.dtype))
                 flat = flat_loss(vertices, self.faces, self.adjacency)
-                losses = self._reduce({"g": loss_g, "flat": flat})
-                (loss_g + self.config.mesh_regularization * flat).backward()
+                total = loss_g + self.config.mesh_regularization * flat
+                terms = {"g": loss_g, "flat": flat}
+                weight = self.anchor_weight(step) if texture is not None else 0.0
+                if weight > 0:
+                    anchor = self._anchor(texture, alpha, mesh, c)
+                    total = total + weight * anchor
+                    terms["anchor"] = anchor
+                losses = self._reduce(terms)
+                total.backward()
         finally:
             if frozen:
                 for p in d_params:
                     p.requires_grad_(True)
         self.opt_g.step()
-        update_ema(self.generator_ema, self.generator, ema_decay(self.epoch))
+        update_ema(self.generator_ema, self.generator, self.ema_decay())
         return losses
 
     # ---- checkpoints ---------------------------------------------------------------------------------------
+    def export_generator(self) -> Generator:
+        """The generator that evaluation and export use: a copy of the EMA with refreshed spectral-norm vectors and
+        re-estimated BN statistics (``training.gan.refresh``), eval mode. During the encoder start the copy also gets
+        the Gaussian of the encoder's current posterior means folded in, so it samples z ~ N(0, I) like the end
+        result."""
+        generator = self.generator_ema
+        if self.encoder_start is not None and self.latent is None:  # mid encoder start: fold today's fit into a copy
+            generator = copy.deepcopy(generator)
+            means = self.encoder_start.posterior_means()
+            fold_latent_gaussian(generator, fit_latent_gaussian(means, kind=self.config.latent_fit))
+        return refreshed_copy(generator, seed=self.config.seed)
+
     def state_tensors(self) -> dict[str, Tensor]:
-        """EMA generator at the top level (what inference loads), training state under ``train/``."""
+        """Refreshed EMA generator at the top level (what inference loads), training state under ``train/`` (the
+        EMA as it is trained too, so a resume continues exactly)."""
         p = TRAINING_STATE_PREFIX
-        tensors = {k: v for k, v in self.generator_ema.state_dict().items()}
+        tensors = {k: v for k, v in self.export_generator().state_dict().items()}
+        tensors.update({f"{p}generator_ema/{k}": v for k, v in self.generator_ema.state_dict().items()})
         tensors.update({f"{p}generator/{k}": v for k, v in self.generator.state_dict().items()})
         tensors.update({f"{p}discriminator/{k}": v for k, v in self.discriminator.state_dict().items()})
         self._optim_info = {}
@@ -285,6 +370,12 @@ class GANTrainer:
             self._optim_info[name] = info
             tensors.update({f"{p}{name}/{k}": v for k, v in flat.items()})
         tensors[f"{p}rng/cpu"] = torch.random.get_rng_state()
+        if self.encoder_start is not None:
+            extra, self._encoder_info = self.encoder_start.state_tensors(p)
+            tensors.update(extra)
+        if self.latent is not None:
+            tensors[f"{p}latent/mean"] = self.latent.mean
+            tensors[f"{p}latent/scale_tril"] = self.latent.scale_tril
         return tensors
 
     def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
@@ -295,6 +386,10 @@ class GANTrainer:
         tensors = self.state_tensors()
         training = {"step": self.step, "epoch": self.epoch, "config": self.config.to_dict(),
                     "optimizers": self._optim_info, **(extra or {})}
+        if self.encoder_start is not None:
+            training["encoder_start"] = self._encoder_info
+        if self.latent is not None:
+            training["latent_fit"] = self.latent.kind
         provenance = {**self.provenance, "trained_steps": self.step, "epoch": self.epoch,
                       "gan_config": self.config.to_dict()}
         metadata = {
@@ -333,8 +428,15 @@ class GANTrainer:
             pre = f"{p}{name}/"
             return {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
 
-        self.generator_ema.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(p)})
+        ema = group("generator_ema") or {k: v for k, v in tensors.items() if not k.startswith(p)}
+        latent = group("latent")
+        if latent:  # the fold happened: this run's layers that read z hold the folded weights
+            self.latent = LatentGaussian(latent["mean"], latent["scale_tril"], training.get("latent_fit", "full"))
+            self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.config.lr_g, betas=self.config.betas)
+        self.generator_ema.load_state_dict(ema)
         self.generator.load_state_dict(group("generator"))
+        if self.encoder_start is not None and "encoder_start" in training:
+            self.encoder_start.load_state(tensors, p, training["encoder_start"])
         self.discriminator.load_state_dict(group("discriminator"))
         optimizer_from_tensors(self.opt_g, group("optim_g"), training["optimizers"]["optim_g"])
         optimizer_from_tensors(self.opt_d, group("optim_d"), training["optimizers"]["optim_d"])
@@ -394,7 +496,7 @@ class GANTrainer:
 
         prov = {**self.provenance, "trained_steps": self.step, "epoch": self.epoch,
                 "gan_config": self.config.to_dict(), **(provenance or {})}
-        return save_model(path, self.generator_ema, self.config.generator, self.class_names, prov)
+        return save_model(path, self.export_generator(), self.config.generator, self.class_names, prov)
 
     def export_official(self, path: str | Path) -> Path:
         """The original ``checkpoint_*.pth`` layout (§8.1): plain tensors, ints and an ``args`` dict.
