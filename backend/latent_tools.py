@@ -2,8 +2,8 @@
 
 A *point* is one car in the latent space: its latent (latent_dim,) and, for class-conditional models, its class
 vector (n_classes,). Points come from a seed, a latent ``.npy`` file (:func:`read_latents_file`, also the reader
-of ``--latents``) or a saved look ``.json`` file (:func:`resolve_point`); a *plan* is the latents and class vectors of the meshes to generate from them, plus
-what ``samples.json`` records about how they were made. The latent math itself is shared with the add-on
+of ``--latents``) or a saved look ``.json`` file (:func:`resolve_point`); a *plan* is the latents and class
+vectors of the meshes to generate from them, plus what ``samples.json`` records about how they were made. The latent math itself is shared with the add-on
 (``backend.protocol.latents``).
 """
 from __future__ import annotations
