@@ -93,15 +93,22 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     _flag(ship, "name", default="car", help="model name (default car)")
     _flag(ship, "card", default=None, help="JSON file with extra card facts (data, figures, commands)")
     ship.set_defaults(run=run_ship)
-    ev = gsub.add_parser("evaluate", help="FID against a pseudo-GT folder: its ceiling, texture-only, mesh-only")
+    ev = gsub.add_parser("evaluate", help="against a pseudo-GT folder: FID (its ceiling, texture-only, mesh-only) "
+                                          "or the UV signals of a generator")
     _flag(ev, "pseudogt", required=True, help="pseudo-GT folder; each item is rendered under the pose it was made with")
-    _flag(ev, "mode", default="ceiling", choices=("ceiling", "texture_only", "mesh_only", "full"),
+    _flag(ev, "mode", default="ceiling", choices=("ceiling", "texture_only", "mesh_only", "full", "uv", "uv_soundness"),
           help="ceiling: the items' own meshes and textures (the best a GAN trained on them can reach); "
                "texture_only / mesh_only: the items' meshes with generated textures / generated meshes with "
-               "the items' textures; full: generated meshes and textures")
+               "the items' textures; full: generated meshes and textures; uv: the UV signals of --checkpoint "
+               "against the (held-out) items; uv_soundness: the UV signals of halves, blurred, colour-shuffled, "
+               "mean-texture and untrained baselines (and --checkpoint when given)")
+    _flag(ev, "train_pseudogt", default=None,
+          help="uv modes: the training pseudo-GT (memorisation signal; the mean-texture baseline)")
+    _flag(ev, "truncation", type=float, default=1.0,
+          help="uv mode: clamp latents to ±this (the evaluation protocol's 1.0; 0 for none)")
     _flag(ev, "checkpoint", default=None, help="generator for every mode but ceiling (a model file or run "
           "checkpoint)")
-    group = ev.add_mutually_exclusive_group(required=True)
+    group = ev.add_mutually_exclusive_group(required=False)
     add_flag(group, "--stats", default=None, help="real statistics .npz (`python -m fid.evaluate stats`)")
     add_flag(group, "--real", default=None, type=dataset_argument,
              help="collection whose (cached) real statistics to compare with")
@@ -118,10 +125,59 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     return StageCommands(group="gan", commands=["train", "ship", "evaluate"], default="train")
 
 
+def run_evaluate_uv(args: argparse.Namespace) -> int:
+    """``gan evaluate --mode uv | uv_soundness``: the UV signals as a table (and JSON with --json)."""
+    import json
+
+    from training.pseudogt import open_pseudogt
+
+    from .uv_signals import SIGNAL_NAMES, UVReference, generate_maps, uv_signals
+    from .uv_soundness import soundness_rows
+
+    held = open_pseudogt(args.pseudogt, limit=args.limit)
+    if args.skip:
+        held = held.subset(args.skip)
+    train = open_pseudogt(args.train_pseudogt) if args.train_pseudogt else None
+    model = None
+    if args.checkpoint:
+        from backend.model_choice import select_model
+
+        model = select_model(checkpoint=args.checkpoint)
+        if model.conditional:
+            raise ValueError("UV signals support unconditional generators only")
+    if args.mode == "uv":
+        if model is None:
+            raise ValueError("--mode uv needs --checkpoint (the generator to score)")
+        reference = UVReference.from_pseudogt(held, train=train)
+        truncation = args.truncation if args.truncation > 0 else None
+        texture, mesh = generate_maps(model.generator, len(reference), model.config.latent_dim, seed=args.seed,
+                                      truncation=truncation)
+        rows = [{"name": Path(args.checkpoint).name, **uv_signals(texture, mesh, reference)}]
+    else:
+        if train is None:
+            raise ValueError("--mode uv_soundness needs --train_pseudogt (the mean-texture baseline)")
+        from backend.models import PRESETS
+
+        models = {Path(args.checkpoint).name: model.generator} if model is not None else None
+        rows = soundness_rows(held, train, models, model.config if model is not None else PRESETS["small"])
+    keys = [k for k in (*SIGNAL_NAMES, "memorisation") if k in rows[0]]
+    print(f"{'':<28}" + "".join(f"{k:>13}" for k in keys))
+    for row in rows:
+        print(f"{row['name']:<28}" + "".join(f"{row[k]:>13.5g}" for k in keys))
+    if args.json:
+        print(json.dumps(rows))
+    return 0
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from backend.cli import device_from_args
+
+    if args.mode in ("uv", "uv_soundness"):
+        return run_evaluate_uv(args)
+    if not (args.stats or args.real):
+        raise ValueError(f"--mode {args.mode} needs the real statistics: --stats FILE.npz or --real COLLECTION")
     from dataformat import load_collection
     from fid.inception import load_feature_extractor
     from fid.real import real_statistics

@@ -167,10 +167,13 @@ class UVReference:
         return int(self.texture.shape[0])
 
 
-def uv_signals(fake_texture: Tensor, fake_mesh: Tensor, reference: UVReference, seed: int = 0) -> dict[str, float]:
+def uv_signals(fake_texture: Tensor, fake_mesh: Tensor, reference: UVReference, seed: int = 0,
+               fake_alpha: Tensor | None = None) -> dict[str, float]:
     """The signals of the module docstring for N generated maps against the N reference items.
 
     fake_texture (N, 3, T, T) in [-1, 1]; fake_mesh (N, 3, M, M). Sample i is masked by reference alpha i.
+    fake_alpha (N, 1, T, T): when the "generated" maps are themselves partial (another pseudo-GT part, as in the
+    soundness checks), both sides are masked by the product of the two alphas.
     """
     n = len(reference)
     if fake_texture.shape != reference.texture.shape or fake_mesh.shape != reference.mesh.shape:
@@ -178,7 +181,9 @@ def uv_signals(fake_texture: Tensor, fake_mesh: Tensor, reference: UVReference, 
                          f"reference {tuple(reference.texture.shape)} / {tuple(reference.mesh.shape)}")
     if n < NN_K + 2:
         raise ValueError(f"the reference needs at least {NN_K + 2} items, got {n}")
-    alpha = reference.alpha
+    alpha = reference.alpha.float()
+    if fake_alpha is not None:
+        alpha = alpha * fake_alpha.float()
     real_t, fake_t = reference.texture.float(), fake_texture.float()
     out: dict[str, float] = {}
 
@@ -232,7 +237,7 @@ def generate_maps(generator, count: int, latent_dim: int, seed: int = 1234, trun
     z = torch.randn(count, latent_dim, generator=rng)
     if truncation is not None:
         z = z.clamp(-truncation, truncation)
-    param = next(generator.parameters())
+    param = next(iter([*generator.parameters(), *generator.buffers()]))
     textures, meshes = [], []
     for start in range(0, count, batch_size):
         t, m = generator(z[start:start + batch_size].to(param.device, param.dtype))
