@@ -232,11 +232,12 @@ def uv_signals(fake_texture: Tensor, fake_mesh: Tensor, reference: UVReference, 
 def generate_maps(generator, count: int, latent_dim: int, seed: int = 1234, truncation: float | None = 1.0,
                   batch_size: int = 64) -> tuple[Tensor, Tensor]:
     """``count`` samples of an unconditional generator (a training-form or inference module, eval mode):
-    texture (count, 3, T, T), mesh (count, 3, M, M). Latents from ``seed``, clamped to ±truncation when given."""
+    texture (count, 3, T, T), mesh (count, 3, M, M). Latents from ``seed``, truncated normal of sigma
+    ``truncation`` (the evaluation protocol's sampler, ``backend.models.truncated_normal``; None: no truncation)."""
+    from backend.models import truncated_normal
+
     rng = torch.Generator().manual_seed(seed)
-    z = torch.randn(count, latent_dim, generator=rng)
-    if truncation is not None:
-        z = z.clamp(-truncation, truncation)
+    z = truncated_normal((count, latent_dim), 1000.0 if truncation is None else truncation, rng)
     param = next(iter([*generator.parameters(), *generator.buffers()]))
     textures, meshes = [], []
     for start in range(0, count, batch_size):
