@@ -174,3 +174,21 @@ def test_bad_encoder_settings_are_clear_errors():
         GANConfig(latent_fit="mixture")
     with pytest.raises(ValueError, match="encoder_steps"):
         TINY.replace(encoder_steps=-1)
+
+
+def test_an_unfolded_encoder_start_can_be_ended_early_but_a_folded_one_cannot_change(data, tmp_path):
+    from training.gan import TrainingError
+
+    config = TINY.replace(encoder_steps=100, steps=100)
+    trainer = GANTrainer(config, data)
+    for _ in range(3):
+        trainer.train_step()
+    path = trainer.save(tmp_path / "enc.safetensors")
+    shorter = GANTrainer(config.replace(encoder_steps=3, steps=6), data)
+    shorter.load(path)                               # end the encoder start where it stands
+    assert [shorter.train_step().kind for _ in range(3)] == ["g", "d", "d"] and shorter.latent is not None
+    with pytest.raises(TrainingError, match="past the requested"):
+        GANTrainer(config.replace(encoder_steps=2), data).load(path)
+    folded = shorter.save(tmp_path / "folded.safetensors")
+    with pytest.raises(TrainingError, match="encoder_steps"):
+        GANTrainer(config.replace(encoder_steps=4, steps=8), data).load(folded)

@@ -102,13 +102,23 @@ class GANConfig:
 
 #: Keys that a resumed run must share with its checkpoint (the rest, e.g. ``steps``, may be extended).
 RESUME_KEYS = ("generator", "d_width", "num_discriminators", "batch_size", "d_steps_per_g", "seed", "mirror",
-               "augment", "encoder_steps", "encoder_width", "latent_fit", "d_warmup_steps")
+               "augment", "encoder_width", "latent_fit", "d_warmup_steps")
 
 
-def mismatches(saved: GANConfig, current: GANConfig) -> list[str]:
-    """Human-readable differences between a checkpoint's config and the requested one, on RESUME_KEYS."""
+def mismatches(saved: GANConfig, current: GANConfig, step: int | None = None, folded: bool = False) -> list[str]:
+    """Human-readable differences between a checkpoint's config and the requested one, on RESUME_KEYS.
+
+    ``encoder_steps`` may change while the checkpoint is still in its encoder start (``folded`` False) and at or
+    before the new value (``step``): an encoder start can be lengthened or ended where it stands."""
     a, b = saved.to_dict(), current.to_dict()
-    return [f"{k}: checkpoint {a[k]!r}, requested {b[k]!r}" for k in RESUME_KEYS if a[k] != b[k]]
+    out = [f"{k}: checkpoint {a[k]!r}, requested {b[k]!r}" for k in RESUME_KEYS if a[k] != b[k]]
+    if saved.encoder_steps != current.encoder_steps:
+        if folded or (saved.encoder_steps == 0) != (current.encoder_steps == 0):
+            out.append(f"encoder_steps: checkpoint {saved.encoder_steps}, requested {current.encoder_steps}")
+        elif step is not None and step > current.encoder_steps:
+            out.append(f"encoder_steps: the checkpoint is at step {step}, past the requested "
+                       f"{current.encoder_steps}")
+    return out
 
 
 PRESETS: dict[str, GANConfig] = {

@@ -418,7 +418,8 @@ class GANTrainer:
             raise TrainingError(f"{path} holds no training state (an exported model?); it cannot be resumed")
         training = json.loads(metadata["training"])
         saved = GANConfig.from_dict(training["config"])
-        diff = mismatches(saved, self.config)
+        diff = mismatches(saved, self.config, step=int(training["step"]),
+                          folded=any(k.startswith(f"{TRAINING_STATE_PREFIX}latent/") for k in tensors))
         if diff:
             raise TrainingError(f"{path} was made with another configuration ({'; '.join(diff)}); use the same "
                                 f"preset and options, or a new --out folder")
