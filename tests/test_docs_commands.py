@@ -1,4 +1,5 @@
-"""Every command line in README.md and docs/*.md parses with today's flags, and uses their snake_case spelling.
+"""Every command line in README.md and docs/ (docs/experiments/ too) parses with today's flags, and uses their
+snake_case spelling.
 
 Commands in fenced code blocks must parse completely; commands quoted inline in prose (``python -m ... recon
 pseudogt --from_truth``) may leave out required arguments but must not use an unknown flag. Placeholders are
@@ -46,7 +47,7 @@ def _snippets(text: str):
 
 
 def _doc_commands():
-    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
         for fenced, snippet in _snippets(path.read_text(encoding="utf-8")):
             match = COMMAND.search(snippet)
             if match:
