@@ -11,11 +11,16 @@ least ``footprint + gap`` apart, which guarantees that objects never overlap.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-MODES = ("CURSOR", "GRID", "SCATTER", "CURVE")
+from . import footprints
+
+MODES = ("CURSOR", "GRID", "SCATTER", "CURVE", "CAMERA")
+#: Tilt margin: an object tilted by θ leans ``ASSUMED_HEIGHT_RATIO · length · sin θ`` sideways at its top (cars are
+#: at most about half as tall as long; the trained default's are 0.37), so its footprint grows by that much.
+ASSUMED_HEIGHT_RATIO = 0.5
 
 
 class PlacementError(ValueError):
@@ -24,10 +29,17 @@ class PlacementError(ValueError):
 
 @dataclass(frozen=True)
 class Layout:
-    """positions (N, 3) float64 world coordinates of each origin; yaws (N,) float64 radians about +z."""
+    """positions (N, 3) float64 world coordinates of each origin; yaws (N,) float64 radians about +z.
+
+    normals: (N, 3) unit up vectors of objects tilted to the surface or road (None: upright); lengths: (N,) metres
+    of each object when they differ (None: the panel's length); widths: (N,) metres of ground each one reserves across.
+    """
 
     positions: np.ndarray
     yaws: np.ndarray
+    normals: np.ndarray | None = None
+    lengths: np.ndarray | None = None
+    widths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -87,94 +99,392 @@ def upward_triangles(triangles: np.ndarray, max_slope_deg: float = 45.0) -> np.n
     Winding decides the normal (counter-clockwise seen from the outside, as Blender stores faces).
     """
     tri = np.asarray(triangles, dtype=np.float64)
-    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    lengths = np.linalg.norm(normals, axis=1)
-    ok = lengths > 0
-    cos_up = np.zeros(len(tri))
-    cos_up[ok] = normals[ok, 2] / lengths[ok]
-    return tri[cos_up >= math.cos(math.radians(max_slope_deg))]
+    return tri[_slope_ok(tri, max_slope_deg)]
 
 
-def scatter_on_surface(count: int, triangles: np.ndarray, min_distance: float, rng: np.random.Generator,
-                       max_attempts_per_object: int = 200) -> Layout:
-    """``count`` points on the upward-facing part of a triangle surface, every two at least ``min_distance`` apart.
+def _normals(tri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit normals (F, 3) and areas (F,) of triangles (F, 3, 3)."""
+    cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    length = np.linalg.norm(cross, axis=1)
+    return cross / np.maximum(length, 1e-12)[:, None], 0.5 * length
 
-    Args:
-        triangles: (F, 3, 3) world-space triangle corners (counter-clockwise seen from above for ground).
-        min_distance: minimum distance (m) between any two points, measured in the xy plane.
-        rng: the seeded generator, so a layout can be reproduced.
 
-    Dart throwing: candidates are drawn area-weighted and uniformly inside a triangle, and rejected if they fall
-    closer than ``min_distance`` to an accepted point. Raises :class:`PlacementError` if the surface is too small.
+def _slope_ok(tri: np.ndarray, max_slope_deg: float) -> np.ndarray:
+    normals, areas = _normals(tri)
+    return (areas > 0) & (normals[:, 2] >= math.cos(math.radians(min(max(max_slope_deg, 0.0), 89.9))) - 1e-12)
+
+
+# -- variety: lengths and yaws -------------------------------------------------------------------------
+
+def check_range(low: float, high: float, what: str, unit: str = "m") -> None:
+    """Raises PlacementError unless ``low <= high`` and both are finite."""
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        raise PlacementError(f"the {what} range {low:g}-{high:g} {unit} is empty: its minimum must not exceed its maximum")
+
+
+def lengths_in_range(count: int, rng: np.random.Generator, low: float, high: float) -> np.ndarray:
+    """``count`` lengths uniform in [low, high] metres (all ``low`` when the range is one value)."""
+    check_range(low, high, "length")
+    if low <= 0:
+        raise PlacementError(f"lengths must be positive (the range starts at {low:g} m)")
+    return np.full(count, float(low)) if high == low else rng.uniform(low, high, size=count)
+
+
+def yaws_in_range(count: int, rng: np.random.Generator, low: float, high: float) -> np.ndarray:
+    """``count`` yaws uniform in [low, high] radians, wrapped into [0, 2π)."""
+    check_range(low, high, "yaw", "rad")
+    return np.mod(rng.uniform(low, high, size=count), 2.0 * math.pi)
+
+
+def headings(yaws) -> np.ndarray:
+    """(N, 2) unit direction of each object's front (−y turned by its yaw)."""
+    y = np.asarray(yaws, dtype=np.float64)
+    return np.stack([np.sin(y), -np.cos(y)], axis=-1)
+
+
+def orientations(normals, yaws) -> np.ndarray:
+    """(N, 3, 3) rotation matrices (columns: the object's x, y, z axes in the world) of objects whose up axis is
+    ``normals`` (N, 3) and whose front keeps the heading of ``yaws`` (N,) as seen from above (Align to Surface)."""
+    up = np.asarray(normals, dtype=np.float64)
+    up = up / np.linalg.norm(up, axis=1, keepdims=True)
+    h = headings(yaws)
+    # the vector of the tilted plane whose view from above is the heading: (h, z) with (h, z) · up = 0
+    rise = -np.sum(h * up[:, :2], axis=1) / np.maximum(up[:, 2], 1e-9)
+    front = np.concatenate([h, rise[:, None]], axis=1)
+    front /= np.maximum(np.linalg.norm(front, axis=1, keepdims=True), 1e-12)
+    y_axis = -front
+    x_axis = np.cross(y_axis, up)
+    return np.stack([x_axis, y_axis, up], axis=2)
+
+
+def footprints_of(positions, yaws, lengths, widths, normals=None) -> np.ndarray:
+    """(N, MAX_CORNERS, 2) ground rectangles reserved by objects: ``lengths`` along their heading, ``widths`` across,
+    grown by the tilt margin (``ASSUMED_HEIGHT_RATIO`` · length · sin tilt on every side) when ``normals`` are given."""
+    lengths = np.asarray(lengths, dtype=np.float64)
+    widths = np.asarray(widths, dtype=np.float64)
+    if normals is not None:
+        n = np.asarray(normals, dtype=np.float64)
+        sin_tilt = np.sqrt(np.clip(1.0 - (n[:, 2] / np.linalg.norm(n, axis=1)) ** 2, 0.0, 1.0))
+        margin = 2.0 * ASSUMED_HEIGHT_RATIO * lengths * sin_tilt
+        lengths, widths = lengths + margin, widths + margin
+    return footprints.rectangles(np.asarray(positions)[:, :2], headings(yaws), lengths, widths)
+
+
+# -- surfaces and density masks -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Surface:
+    """A ground mesh to scatter on.
+
+    triangles: (F, 3, 3) world-space corners, counter-clockwise seen from above.
+    corner_weights: (F, 3) density in [0, 1] at each corner (a vertex group's weights), or None.
+    corner_uvs: (F, 3, 2) UV coordinates of each corner and mask: (H, W) density in [0, 1] read through them (an
+        image; row 0 is the bottom, v = 0, as Blender stores pixels), or None.
+    Zero density means no object there; density is linear in between (a weight of 0.5 keeps half the candidates).
     """
-    _check_count(count)
-    ground = upward_triangles(triangles)
-    if len(ground) == 0:
-        raise PlacementError("the selected object has no upward-facing faces to scatter on; "
-                             "select a ground mesh (e.g. a plane) or use Grid placement")
-    a, b, c = ground[:, 0], ground[:, 1], ground[:, 2]
-    areas = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
-    probabilities = areas / areas.sum()
-    accepted: list[np.ndarray] = []
-    attempts = 0
-    budget = count * max_attempts_per_object
-    while len(accepted) < count and attempts < budget:
-        batch = 64
-        attempts += batch
-        tri = rng.choice(len(ground), size=batch, p=probabilities)
-        r1, r2 = rng.random(batch), rng.random(batch)
+
+    triangles: np.ndarray
+    corner_weights: np.ndarray | None = None
+    corner_uvs: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+    def __post_init__(self):
+        tri = np.asarray(self.triangles, dtype=np.float64).reshape(-1, 3, 3)
+        object.__setattr__(self, "triangles", tri)
+        if self.corner_weights is not None:
+            w = np.asarray(self.corner_weights, dtype=np.float64)
+            if w.shape != (len(tri), 3):
+                raise PlacementError(f"corner weights must be ({len(tri)}, 3), got {w.shape}")
+            object.__setattr__(self, "corner_weights", np.clip(np.nan_to_num(w), 0.0, 1.0))
+        if (self.mask is None) != (self.corner_uvs is None):
+            raise PlacementError("an image density mask needs the surface's UV map (and the other way round)")
+        if self.mask is not None:
+            m = np.asarray(self.mask, dtype=np.float64)
+            if m.ndim != 2 or min(m.shape) < 1:
+                raise PlacementError(f"the density image must be (H, W), got {m.shape}")
+            object.__setattr__(self, "mask", np.clip(np.nan_to_num(m), 0.0, 1.0))
+            object.__setattr__(self, "corner_uvs", np.asarray(self.corner_uvs, dtype=np.float64).reshape(-1, 3, 2))
+
+    def density(self, tri_index: np.ndarray, bary: np.ndarray) -> np.ndarray:
+        """Density in [0, 1] at points given by triangle index (N,) and barycentric weights (N, 3)."""
+        out = np.ones(len(tri_index))
+        if self.corner_weights is not None:
+            out *= np.sum(self.corner_weights[tri_index] * bary, axis=1)
+        if self.mask is not None:
+            uv = np.einsum("nk,nkd->nd", bary, self.corner_uvs[tri_index])
+            h, w = self.mask.shape
+            col = np.clip(np.floor(np.mod(uv[:, 0], 1.0) * w), 0, w - 1).astype(np.int64)
+            row = np.clip(np.floor(np.mod(uv[:, 1], 1.0) * h), 0, h - 1).astype(np.int64)
+            out *= self.mask[row, col]
+        return out
+
+    def eligible(self, max_slope_deg: float) -> np.ndarray:
+        """Indices of the triangles that are gentle enough and not fully masked out."""
+        ok = _slope_ok(self.triangles, max_slope_deg)
+        if self.corner_weights is not None:
+            ok &= self.corner_weights.max(axis=1) > 0
+        return np.flatnonzero(ok)
+
+    def sample(self, n: int, rng: np.random.Generator, max_slope_deg: float):
+        """Up to ``n`` random points (area-weighted, thinned by the density): (points (k, 3), normals (k, 3))."""
+        index = self.eligible(max_slope_deg)
+        if len(index) == 0:
+            return np.zeros((0, 3)), np.zeros((0, 3))
+        normals, areas = _normals(self.triangles[index])
+        tri = rng.choice(len(index), size=n, p=areas / areas.sum())
+        r1, r2 = rng.random(n), rng.random(n)
         flip = r1 + r2 > 1.0
         r1[flip], r2[flip] = 1.0 - r1[flip], 1.0 - r2[flip]
-        points = a[tri] + r1[:, None] * (b[tri] - a[tri]) + r2[:, None] * (c[tri] - a[tri])
-        for p in points:
-            if accepted:
-                d = np.linalg.norm(np.asarray(accepted)[:, :2] - p[:2], axis=1)
-                if d.min() < min_distance:
-                    continue
-            accepted.append(p)
-            if len(accepted) == count:
-                break
-    if len(accepted) < count:
-        raise PlacementError(
-            f"only {len(accepted)} of {count} objects fit on the selected surface with {min_distance:.2f} m between "
-            "them; lower the count, the spacing or the target length, or use a larger surface")
-    return Layout(np.asarray(accepted), np.zeros(count))
+        bary = np.stack([1.0 - r1 - r2, r1, r2], axis=1)
+        keep = rng.random(n) < self.density(index[tri], bary)
+        corners = self.triangles[index[tri[keep]]]
+        points = np.einsum("nk,nkd->nd", bary[keep], corners)
+        return points, normals[tri[keep]]
+
+    def usable_area(self, max_slope_deg: float, rng: np.random.Generator, samples: int = 4096) -> float:
+        """Square metres of the surface that objects may use, each weighted by its density (an estimate from
+        ``samples`` points when a mask is set)."""
+        index = self.eligible(max_slope_deg)
+        if len(index) == 0:
+            return 0.0
+        _, areas = _normals(self.triangles[index])
+        total = float(areas.sum())
+        if self.corner_weights is None and self.mask is None:
+            return total
+        tri = rng.choice(len(index), size=samples, p=areas / total)
+        bary = rng.dirichlet(np.ones(3), size=samples)
+        return total * float(self.density(index[tri], bary).mean())
 
 
-def polyline_length(points: np.ndarray) -> float:
-    """Total length of a polyline (N, 3)."""
-    p = np.asarray(points, dtype=np.float64)
-    return float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())
+def count_for_density(density_per_100m2: float, area_m2: float) -> int:
+    """How many objects a density (objects per 100 m²) puts on ``area_m2``; raises when that is none."""
+    if not (math.isfinite(density_per_100m2) and density_per_100m2 > 0):
+        raise PlacementError(f"the density must be a positive number of objects per 100 m² (got {density_per_100m2:g})")
+    count = int(round(density_per_100m2 * area_m2 / 100.0))
+    if count < 1:
+        raise PlacementError(f"a density of {density_per_100m2:g} per 100 m² puts no object on the {area_m2:.1f} m² "
+                             "the surface offers; raise the density or use a count")
+    return count
 
 
-def along_polyline(count: int, points: np.ndarray, pitch: float) -> Layout:
-    """``count`` objects along a polyline (N, 3) every ``pitch`` metres of arc length, fronts along the direction.
+def scatter(count: int, surface: Surface, rng: np.random.Generator, *, length_range: tuple[float, float],
+            width_ratio: float = 1.0, gap: float = 0.0, yaw_range: tuple[float, float] | None = None,
+            align: bool = False, max_slope_deg: float = 45.0, obstacles: np.ndarray | None = None,
+            inside=None, max_candidates_per_object: int = 200) -> Layout:
+    """``count`` objects at random on a surface, none closer than ``gap`` to another or to an obstacle.
 
-    The first object sits at the start of the curve. Raises :class:`PlacementError` if the curve is too short.
+    Args:
+        length_range: (min, max) metres; each object's length is uniform in it. width_ratio: ground each reserves
+            across, as a fraction of its length (1 holds any shape; a car needs about 0.5).
+        yaw_range: (min, max) radians of the random turn about z (None: no turn). align: tilt each object to the
+            face normal (Align to Surface; its heading seen from above is kept). max_slope_deg: no object where the
+            surface is steeper. obstacles: (K, MAX_CORNERS, 2) footprints to keep out of (Avoid objects, cars
+            already in the scene). inside: optional ``points (N, 3) -> bool (N,)`` filter (the camera's view);
+            it is given the footprint corners of each candidate at ground height and must accept all four.
+    Candidates are drawn in rounds and kept greedily in draw order (dart throwing), so the same ``rng`` state gives
+    the same layout. Raises PlacementError naming how many fit when the surface is too small.
     """
     _check_count(count)
+    obstacles = np.zeros((0, footprints.MAX_CORNERS, 2)) if obstacles is None else obstacles
+    if len(surface.eligible(max_slope_deg)) == 0:
+        raise PlacementError(f"the selected object has no upward-facing faces within {max_slope_deg:g}° of level "
+                             "(and a density above zero) to scatter on; select a ground mesh, raise the maximum "
+                             "slope, or use Grid placement")
+    kept_parts: list[tuple] = []
+    kept = 0
+    budget = count * max_candidates_per_object
+    drawn = 0
+    fixed = obstacles
+    while kept < count and drawn < budget:
+        n = int(min(max(256, 4 * (count - kept)), 8192))
+        drawn += n
+        points, normals = surface.sample(n, rng, max_slope_deg)
+        lengths = lengths_in_range(len(points), rng, *length_range)
+        yaws = yaws_in_range(len(points), rng, *yaw_range) if yaw_range else np.zeros(len(points))
+        if len(points) == 0:
+            continue
+        widths = width_ratio * lengths
+        polys = footprints_of(points, yaws, lengths, widths, normals if align else None)
+        allowed = None
+        if inside is not None:
+            corners = np.concatenate([polys[:, :4], np.repeat(points[:, None, 2:3], 4, axis=1)], axis=2)
+            allowed = inside(corners.reshape(-1, 3)).reshape(-1, 4).all(axis=1)
+        chosen = footprints.greedy_accept(polys, fixed, gap, count - kept, allowed)
+        if len(chosen):
+            kept_parts.append((points[chosen], yaws[chosen], normals[chosen], lengths[chosen], widths[chosen]))
+            fixed = np.concatenate([fixed, polys[chosen]])
+            kept += len(chosen)
+    if kept < count:
+        raise PlacementError(
+            f"only {kept} of {count} objects fit on the selected surface with {gap:.2f} m between them "
+            f"(and the Avoid objects, slope and density mask); lower the count or density, the spacing or the length, "
+            "or use a larger surface")
+    points, yaws, normals, lengths, widths = (np.concatenate([p[k] for p in kept_parts]) for k in range(5))
+    return Layout(points, yaws, normals if align else None, lengths, widths)
+
+
+# -- roads -------------------------------------------------------------------------------------------------
+
+def road_frames(points, tilts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Frames along a polyline (N, 3) whose ``tilts`` (N,) radians turn the road about its tangent.
+
+    Returns arc length (M,), unit tangent, left and up vectors (M, 3) and the points (M, 3) (repeated points
+    dropped). A positive tilt raises the left side (the left and up vectors turn counter-clockwise seen from behind).
+    """
     p = np.asarray(points, dtype=np.float64)
+    t = np.asarray(tilts, dtype=np.float64).reshape(-1)
     if len(p) < 2:
         raise PlacementError("the selected curve has fewer than 2 points; select a curve with a length")
-    segments = np.diff(p, axis=0)
-    seg_len = np.linalg.norm(segments, axis=1)
-    keep = seg_len > 1e-9
-    segments, seg_len, starts = segments[keep], seg_len[keep], p[:-1][keep]
-    if len(seg_len) == 0:
+    seg = np.diff(p, axis=0)
+    seg_len = np.linalg.norm(seg, axis=1)
+    keep = np.concatenate([[True], seg_len > 1e-9])
+    p, t = p[keep], t[keep]
+    if len(p) < 2:
         raise PlacementError("the selected curve has zero length")
-    total = float(seg_len.sum())
-    needed = pitch * (count - 1)
-    if needed > total + 1e-6:
-        fits = int(total // pitch) + 1
-        raise PlacementError(
-            f"the curve is {total:.2f} m long but {count} objects need {needed:.2f} m; "
-            f"place at most {fits}, or lower the spacing or the target length")
-    distances = np.arange(count, dtype=np.float64) * pitch
-    cumulative = np.concatenate([[0.0], np.cumsum(seg_len)])
-    seg = np.clip(np.searchsorted(cumulative, distances, side="right") - 1, 0, len(seg_len) - 1)
-    t = (distances - cumulative[seg]) / seg_len[seg]
-    positions = starts[seg] + t[:, None] * segments[seg]
-    return Layout(positions, yaw_facing(segments[seg]))
+    seg = np.diff(p, axis=0)
+    seg_len = np.linalg.norm(seg, axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(seg_len)])
+    d = seg / seg_len[:, None]
+    tangent = np.concatenate([d[:1], d[:-1] + d[1:], d[-1:]])
+    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-12)
+    left0 = np.cross(np.array([0.0, 0.0, 1.0]), tangent)
+    vertical = np.linalg.norm(left0, axis=1) < 1e-9
+    left0[vertical] = [0.0, 1.0, 0.0]
+    left0 /= np.linalg.norm(left0, axis=1, keepdims=True)
+    up0 = np.cross(tangent, left0)
+    c, s = np.cos(t)[:, None], np.sin(t)[:, None]
+    left = c * left0 + s * up0
+    up = -s * left0 + c * up0
+    return arc, tangent, left, up, p
+
+
+def lane_directions(spec: str, lanes: int, both_sides: bool) -> np.ndarray:
+    """(lanes_total,) +1 (with the curve) or −1 (against it) per lane, from the leftmost lane to the rightmost.
+
+    spec: one ``>`` (with) or ``<`` (against) per lane, left to right (spaces ignored); empty: all with the curve, or
+    with ``both_sides`` the left side against it and the right side with it (right-hand traffic).
+    """
+    total = lanes * (2 if both_sides else 1)
+    text = "".join(spec.split())
+    if not text:
+        return np.array([-1.0] * lanes + [1.0] * lanes) if both_sides else np.ones(total)
+    if len(text) != total or set(text) - {"<", ">"}:
+        example = "<" * lanes + ">" * lanes if both_sides else ">" * total
+        raise PlacementError(f"lane directions {spec!r} must give one > (with the curve) or < (against it) per lane, "
+                             f"left to right: {total} lane{'s' if total > 1 else ''} here, e.g. {example}")
+    return np.array([1.0 if ch == ">" else -1.0 for ch in text])
+
+
+def lane_offsets(lanes: int, lane_width: float, both_sides: bool) -> np.ndarray:
+    """Sideways offsets (m, to the left of the curve) of each lane's centre, leftmost first. One side: the lanes
+    are centred on the curve; both sides: ``lanes`` on each side, the curve between them."""
+    if both_sides:
+        left = (np.arange(lanes, 0, -1) - 0.5) * lane_width
+        return np.concatenate([left, -left[::-1]])
+    return ((lanes - 1) / 2.0 - np.arange(lanes)) * lane_width
+
+
+def along_road(count: int, points, tilts, rng: np.random.Generator, *, lanes: int = 1, lane_width: float = 3.5,
+               both_sides: bool = False, directions: str = "", length_range: tuple[float, float] = (4.5, 4.5),
+               width_ratio: float = 1.0, gap: float = 0.0, jitter: float = 0.0,
+               obstacles: np.ndarray | None = None) -> Layout:
+    """``count`` objects in the lanes of a road along a polyline (N, 3) with tilts (N,) radians.
+
+    Each lane is filled from its start: ``gap`` plus a random ``[0, jitter]`` metres between neighbours, every
+    object facing along its lane's direction (:func:`lane_directions`) and standing on the tilted road (its up
+    axis turned with the tilt). Objects are taken one per lane in turn (first of each lane, then the second...),
+    skipping places that would touch an obstacle. Raises PlacementError naming how many fit.
+    """
+    _check_count(count)
+    if lanes < 1 or not (lane_width > 0):
+        raise PlacementError(f"a road needs at least 1 lane of a positive width (got {lanes} of {lane_width:g} m)")
+    if jitter < 0 or gap < 0:
+        raise PlacementError("spacing and spacing jitter must not be negative")
+    widest = width_ratio * length_range[1]
+    if widest > lane_width + 1e-9:
+        raise PlacementError(f"objects up to {widest:.2f} m wide (Width × the longest length) do not fit lanes of "
+                             f"{lane_width:.2f} m; widen the lanes, or lower Width or the length")
+    arc, tangent, left, up, p = road_frames(points, tilts)
+    total = arc[-1]
+    signs = lane_directions(directions, lanes, both_sides)
+    offsets = lane_offsets(lanes, lane_width, both_sides)
+    rows = []
+    for lane, (offset, sign) in enumerate(zip(offsets, signs)):
+        s, rank, previous = 0.0, 0, 0.0
+        while True:
+            length = float(lengths_in_range(1, rng, *length_range)[0])
+            extra = float(rng.uniform(0.0, jitter)) if jitter > 0 else 0.0
+            s = (length / 2.0 + extra) if rank == 0 else s + previous / 2.0 + gap + extra + length / 2.0
+            if s + length / 2.0 > total + 1e-9:
+                break
+            along = total - s if sign < 0 else s      # lanes against the curve fill from its other end
+            rows.append((rank, lane, along, offset, sign, length))
+            previous, rank = length, rank + 1
+    if not rows:
+        raise PlacementError(f"the curve is {total:.2f} m long: too short for one object of {length_range[0]:g} m")
+    rows.sort(key=lambda r: (r[0], r[1]))
+    rank, lane, along, offset, sign, lengths = (np.array(c) for c in zip(*rows))
+    i = np.clip(np.searchsorted(arc, along, side="right") - 1, 0, len(arc) - 2)
+    f = ((along - arc[i]) / (arc[i + 1] - arc[i]))[:, None]
+    lerp = lambda a: a[i] * (1.0 - f) + a[i + 1] * f      # noqa: E731
+    t_dir, l_dir, u_dir = (v / np.linalg.norm(v, axis=1, keepdims=True) for v in (lerp(tangent), lerp(left), lerp(up)))
+    positions = lerp(p) + l_dir * offset[:, None]
+    facing = t_dir * sign[:, None]
+    yaws = yaw_facing(facing)
+    widths = width_ratio * lengths
+    polys = footprints_of(positions, yaws, lengths, widths, u_dir)
+    obstacles = np.zeros((0, footprints.MAX_CORNERS, 2)) if obstacles is None else obstacles
+    # Neighbours on the road are spaced by construction; the check only keeps them (and lanes) from touching.
+    chosen = footprints.greedy_accept(polys, obstacles, min(gap, 0.05), count)
+    if len(chosen) < count:
+        raise PlacementError(f"only {len(chosen)} of {count} objects fit in the {len(offsets)} lane"
+                             f"{'s' if len(offsets) > 1 else ''} of the {total:.2f} m curve (with the spacing and "
+                             "the Avoid objects); lower the count, the spacing or the length, or add lanes")
+    return Layout(positions[chosen], yaws[chosen], u_dir[chosen], lengths[chosen], widths[chosen])
+
+
+# -- the camera's view --------------------------------------------------------------------------------------
+
+def frustum_test(apex, corners, clip_start: float, clip_end: float):
+    """A function ``points (N, 3) -> bool (N,)``: inside the pyramid from ``apex`` (3,) through the four ``corners``
+    (4, 3) of the view frame (in order round it), between ``clip_start`` and ``clip_end`` along the view axis."""
+    apex = np.asarray(apex, dtype=np.float64)
+    c = np.asarray(corners, dtype=np.float64)
+    centre = c.mean(axis=0)
+    axis = centre - apex
+    axis /= np.linalg.norm(axis)
+    normals = []
+    for k in range(4):
+        n = np.cross(c[k] - apex, c[(k + 1) % 4] - apex)
+        n /= np.linalg.norm(n)
+        normals.append(n if np.dot(n, centre - apex) > 0 else -n)
+    normals = np.asarray(normals)
+
+    def inside(points) -> np.ndarray:
+        rel = np.asarray(points, dtype=np.float64) - apex
+        depth = rel @ axis
+        return np.all(rel @ normals.T >= 0.0, axis=1) & (depth >= clip_start) & (depth <= clip_end)
+
+    return inside
+
+
+def texture_sizes_by_distance(distances, lengths, focal_px: float, near_size: int, far_size: int,
+                              offered) -> np.ndarray:
+    """(N,) texture size per object from how many pixels it spans on the camera's image.
+
+    An object ``lengths`` metres long at ``distances`` metres spans about ``length · focal_px / distance`` pixels;
+    its texture is the power of two at or above that, kept within [far_size, near_size] (512² near, 128² far by
+    default) and then the largest size the model ``offered`` that is not above it (else the smallest offered).
+    """
+    if far_size > near_size:
+        raise PlacementError(f"the far texture size ({far_size}) must not exceed the near one ({near_size})")
+    d = np.maximum(np.asarray(distances, dtype=np.float64), 1e-6)
+    span = np.asarray(lengths, dtype=np.float64) * focal_px / d
+    wanted = 2.0 ** np.ceil(np.log2(np.maximum(span, 1.0)))
+    wanted = np.clip(wanted, far_size, near_size)
+    sizes = np.sort(np.asarray(list(offered), dtype=np.int64))
+    pick = np.searchsorted(sizes, wanted, side="right") - 1
+    return sizes[np.clip(pick, 0, len(sizes) - 1)]
 
 
 def _ground_direction(direction, fallback=(1.0, 0.0, 0.0)) -> np.ndarray:

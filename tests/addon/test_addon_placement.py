@@ -50,38 +50,13 @@ def _plane(size: float, z: float = 0.0, flip: bool = False) -> np.ndarray:
     return tris[:, ::-1] if flip else tris
 
 
-def test_scatter_respects_min_distance_and_stays_on_surface():
-    rng = np.random.default_rng(0)
-    layout = placement.scatter_on_surface(12, _plane(20.0, z=0.5), 6.0, rng)
-    assert _no_overlap(layout, 6.0)
-    assert np.all(np.abs(layout.positions[:, :2]) <= 20.0)
-    assert np.allclose(layout.positions[:, 2], 0.5)
-
-
-def test_scatter_is_reproducible_from_the_seed():
-    a = placement.scatter_on_surface(5, _plane(20.0), 4.0, np.random.default_rng(7))
-    b = placement.scatter_on_surface(5, _plane(20.0), 4.0, np.random.default_rng(7))
-    assert np.array_equal(a.positions, b.positions)
-
-
 def test_scatter_ignores_downward_faces_and_reports_full_surface():
     with pytest.raises(placement.PlacementError, match="upward-facing"):
-        placement.scatter_on_surface(1, _plane(5.0, flip=True), 1.0, np.random.default_rng(0))
-    with pytest.raises(placement.PlacementError, match="only .* of 50"):
-        placement.scatter_on_surface(50, _plane(5.0), 6.0, np.random.default_rng(0))
-
-
-def test_along_polyline_spacing_and_heading():
-    # An L-shaped path: 10 m along +x, then 10 m along +y.
-    path = np.array([[0, 0, 0], [10, 0, 0], [10, 10, 0]], float)
-    layout = placement.along_polyline(4, path, 5.0)
-    assert np.allclose(layout.positions, [[0, 0, 0], [5, 0, 0], [10, 0, 0], [10, 5, 0]])
-    # front (-y) turned by yaw must point along the path: yaw θ sends -y to (sin θ, -cos θ)
-    fronts = np.stack([np.sin(layout.yaws), -np.cos(layout.yaws)], axis=1)
-    assert np.allclose(fronts[:2], [[1, 0], [1, 0]], atol=1e-9)
-    assert np.allclose(fronts[3], [0, 1], atol=1e-9)
-    with pytest.raises(placement.PlacementError, match="20.00 m long"):
-        placement.along_polyline(10, path, 5.0)
+        placement.scatter(1, placement.Surface(_plane(5.0, flip=True)), np.random.default_rng(0),
+                          length_range=(1.0, 1.0))
+    with pytest.raises(placement.PlacementError, match="only .* of 50 .* fit on the selected surface"):
+        placement.scatter(50, placement.Surface(_plane(5.0)), np.random.default_rng(0), length_range=(4.5, 4.5),
+                          gap=1.5, max_candidates_per_object=20)
 
 
 @pytest.fixture(scope="module")
