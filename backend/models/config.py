@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from backend.config_dict import config_from_dict
+
 #: Channel counts of the paper's generator before the width multiplier (§3.1 layer table).
 TRUNK_CHANNELS = 512          # fc, blk1
 FEATURE_CHANNELS = 256        # blk2 output = shared trunk feature F, blk3a/b/c
@@ -90,13 +92,7 @@ class GeneratorConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "GeneratorConfig":
         """Build from ``to_dict`` output; unknown keys are an error (they mean a newer format)."""
-        if not isinstance(data, dict):
-            raise ValueError(f"generator config must be a JSON object, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown generator config keys: {', '.join(unknown)}")
-        return cls(**data)
+        return config_from_dict(cls, data, "generator config")
 
 
 PRESETS: dict[str, GeneratorConfig] = {

@@ -93,6 +93,6 @@ def test_a_run_with_augment_trains_and_resume_must_agree(tiny_pseudogt):
     b = [plain.train_step().losses for _ in range(3)]
     assert a[0]["g"] != b[0]["g"] and a[1]["d_real"] != b[1]["d_real"]   # same weights and data; D saw other inputs
     assert all(all(torch.isfinite(torch.tensor(v)) for v in step.values()) for step in a)
-    assert mismatches(config, TINY) == ["augment: checkpoint 'color,cutout', requested ''"]
+    assert mismatches(config, TINY) == ["augment: saved 'color,cutout', requested ''"]
     with pytest.raises(TrainingError, match="unknown --augment"):
         GANTrainer(TINY.replace(augment="flip"), data)

@@ -33,11 +33,11 @@ def test_overrides_replace_the_preset_values_and_keep_the_rest():
 
 @pytest.mark.parametrize("words, message", [
     (("--width", "9"), "width must be a number in"),
-    (("--d_width", "0"), "--d_width must be > 0"),
+    (("--d_width", "0"), "d_width must be > 0"),
     (("--texture_resolution", "200"), "texture_resolution must be a power of two"),
-    (("--lr_g", "0"), "--lr_g must be in"),
-    (("--lr_d", "3"), "--lr_d must be in"),
-    (("--d_steps_per_g", "0"), "--d_steps_per_g must be >= 1"),
+    (("--lr_g", "0"), "lr_g must be in"),
+    (("--lr_d", "3"), "lr_d must be in"),
+    (("--d_steps_per_g", "0"), "d_steps_per_g must be >= 1"),
 ])
 def test_bad_overrides_are_one_line_errors(words, message):
     with pytest.raises(ValueError, match=message):

@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from backend.models import load_model
+from tests.resume_contract import assert_resume_error
+from training.engine.stage import Events
 from training.gan import PRESETS, GANTrainer, RunOptions, TrainingError, run_gan
 from training.pseudogt import PseudoGTError, open_pseudogt
 
@@ -93,8 +95,9 @@ def test_bad_inputs_give_one_line_errors(tmp_path, data):
     trainer = GANTrainer(TINY, data)
     path = trainer.save(tmp_path / "a.safetensors")
     other = GANTrainer(TINY.replace(d_width=0.25), data)
-    with pytest.raises(TrainingError, match="another configuration.*d_width"):
+    with pytest.raises(TrainingError) as refused:    # the stage contract's one-line resume error
         other.load(path)
+    assert_resume_error(str(refused.value), "d_width")
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, tiny_pseudogt):
@@ -123,7 +126,7 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, data, monkeypatch):
     monkeypatch.setattr(st, "save_file", full_disk)
     events = []
     summary = run_gan(TINY.replace(steps=6), data, RunOptions(out=out, resume=True, preview_every=0),
-                      on_event=events.append)
+                      events=Events(message=events.append))
     assert summary.steps == 6   # training went on; only the writes failed
     assert any("could not write checkpoint_latest" in e for e in events)
     assert any("could not write generator_ema" in e for e in events)

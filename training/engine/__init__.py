@@ -1,10 +1,15 @@
-"""The small engine every training stage shares (poses, recon, pseudo-GT, GAN).
+"""The small engine every training stage shares (data, poses, recon, pseudo-GT, GAN).
 
 Public API::
 
     from training.engine import (atomic_save, load_state, save_training_state, load_training_state,
                                  StateFileError, Distributed, init_distributed, RunLog, seed_everything)
+    from training.engine.stage import (resolve_preset, add_preset_flag, Events, TqdmEvents, check_resume,
+                                       config_from_dict)
 
+* The stage contract (``stage.py``): presets (``paper`` on CUDA, else ``cpu``; overrides merged and validated in
+  one place), one events type for progress and messages with one tqdm adapter, one resume check with one
+  one-line error, ``config_from_dict``. Every stage uses it.
 * Checkpoints: safetensors tensors + JSON metadata, written to a temporary file, fsynced and renamed, so a
   ``kill -9`` or a full disk never leaves a half-written file under the final name. No pickle anywhere.
 * Optimiser state is flattened into tensors + JSON (``optimizer_to_tensors`` / ``optimizer_from_tensors``).

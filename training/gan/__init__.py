@@ -9,7 +9,7 @@ Public API::
 
 CLI: ``python -m backend.train gan --pseudogt DIR --out runs/NAME`` (``training/gan/cli.py``).
 """
-from .config import PRESETS, GANConfig, resolve_preset
+from .config import PRESETS, GANConfig
 from .discriminator import MeshDiscriminator, MultiScaleDiscriminator, TextureDiscriminator, positional_encoding
 from .losses import flat_loss, hinge_d_fake, hinge_d_real, hinge_g
 from .run import RunOptions, RunSummary, run_gan
@@ -19,5 +19,5 @@ from .trainer import GANTrainer, StepResult, TrainingError
 __all__ = [
     "GANConfig", "GANTrainer", "MeshDiscriminator", "MultiScaleDiscriminator", "PRESETS", "RunOptions", "RunSummary",
     "StepResult", "TextureDiscriminator", "TrainingError", "flat_loss", "hinge_d_fake", "hinge_d_real", "hinge_g",
-    "positional_encoding", "resolve_preset", "run_gan", "virtual_mirror",
+    "positional_encoding", "run_gan", "virtual_mirror",
 ]

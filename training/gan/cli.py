@@ -10,11 +10,16 @@ Flags use the original's snake_case; the dashed spellings are accepted too.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import sys
 from pathlib import Path
 
 from backend.cli import StageCommands, add_device_argument, add_flag, dataset_argument
+from training.engine.stage import add_preset_flag
+from training.gan.config import PRESETS
+
+#: Flags that replace the preset's value of the GANConfig field of the same name (None: not given).
+OVERRIDE_FLAGS = ("batch_size", "seed", "d_width", "lr_g", "lr_d", "d_steps_per_g", "ema_half_life_images",
+                  "encoder_steps", "encoder_width", "encoder_lr", "kl_target", "latent_fit", "d_warmup_steps",
+                  "anchor_weight", "anchor_decay_steps")
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
@@ -27,8 +32,7 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     train = gsub.add_parser("train", help="train (the default: `gan --pseudogt ...`)")
     _flag(train, "pseudogt", required=True, help="pseudo-GT folder (`backend.train recon pseudogt`)")
     _flag(train, "out", required=True, help="run folder (keep it outside the checkout, e.g. ~/runs/NAME)")
-    _flag(train, "preset", default=None, choices=("cpu", "paper", "tiny"),
-          help="cpu (default without a GPU), paper (default with one) or tiny (smoke tests)")
+    add_preset_flag(train, PRESETS, "cpu, paper or tiny (smoke tests)")
     _flag(train, "steps", type=int, default=None, help="total updates, G and D steps together (preset's default)")
     _flag(train, "iters", type=int, default=None, help="alias of --steps (the original's name)")
     _flag(train, "batch_size", type=int, default=None, help="global batch (split over torchrun processes)")
@@ -228,54 +232,26 @@ def run_ship(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace, device) -> "GANConfig":
-    from .config import resolve_preset
+    """The run's GANConfig: the preset (``paper`` on a CUDA ``device``, else ``cpu``) with the flags given merged in
+    and checked (``training.engine.stage.resolve_preset``)."""
+    from training.engine.stage import resolve_preset
 
-    preset = args.preset or ("paper" if device.type == "cuda" else "cpu")
-    config = resolve_preset(preset)
-    changes = {}
-    steps = args.steps if args.steps is not None else args.iters
-    if steps is not None:
-        changes["steps"] = steps
-    if args.batch_size is not None:
-        changes["batch_size"] = args.batch_size
-    if args.seed is not None:
-        changes["seed"] = args.seed
-    generator_changes = {name: value for name, value in
-                         (("width", args.width), ("texture_resolution", args.texture_resolution)) if value is not None}
-    if generator_changes:
-        changes["generator"] = dataclasses.replace(config.generator, **generator_changes)
-    if args.d_width is not None:
-        if not args.d_width > 0:
-            raise ValueError(f"--d_width must be > 0, got {args.d_width}")
-        changes["d_width"] = args.d_width
-    for name in ("lr_g", "lr_d"):
-        value = getattr(args, name)
-        if value is not None:
-            if not 0 < value < 1:
-                raise ValueError(f"--{name} must be in (0, 1), got {value}")
-            changes[name] = value
-    if args.d_steps_per_g is not None:
-        if args.d_steps_per_g < 1:
-            raise ValueError(f"--d_steps_per_g must be >= 1, got {args.d_steps_per_g}")
-        changes["d_steps_per_g"] = args.d_steps_per_g
-    if args.augment is not None:
-        from .augment import parse_augment
+    from .augment import parse_augment
 
-        changes["augment"] = ",".join(parse_augment(args.augment))
-    for name in ("ema_half_life_images", "encoder_steps", "encoder_width", "encoder_lr", "kl_target", "latent_fit",
-                 "d_warmup_steps", "anchor_weight", "anchor_decay_steps"):
-        value = getattr(args, name)
-        if value is not None:
-            changes[name] = value
-    return config.replace(**changes) if changes else config
+    overrides = {name: getattr(args, name) for name in OVERRIDE_FLAGS}
+    overrides["steps"] = args.steps if args.steps is not None else args.iters
+    overrides["generator"] = {"width": args.width, "texture_resolution": args.texture_resolution}
+    if args.augment is not None:   # canonical spelling ("cutout, color" -> "color,cutout"), a resume key
+        overrides["augment"] = ",".join(parse_augment(args.augment))
+    return resolve_preset(PRESETS, args.preset, device, overrides, stage="GAN").config
 
 
 def run_train(args: argparse.Namespace) -> int:
     import torch
-    from tqdm import tqdm
 
     from backend.cli import device_from_args
     from training.engine import init_distributed
+    from training.engine.stage import TqdmEvents
     from training.pseudogt import open_pseudogt, read_index
 
     from .run import RunOptions, run_gan
@@ -287,10 +263,10 @@ def run_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(max(1, torch.get_num_threads() // dist.world_size))
     config = _config(args, dist.device)
     index = read_index(args.pseudogt)
-    bar = tqdm(total=int(index["count"]) if args.limit is None else min(args.limit, int(index["count"])),
-               desc="loading pseudo-GT", unit="item", disable=not dist.main, leave=False)
-    data = open_pseudogt(args.pseudogt, limit=args.limit, progress=bar.update)
-    bar.close()
+    events = TqdmEvents(labels={"load": "loading pseudo-GT"}, units={"load": "item", "gan": "step"},
+                        enabled=dist.main)
+    events.start("load", int(index["count"]) if args.limit is None else min(args.limit, int(index["count"])))
+    data = open_pseudogt(args.pseudogt, limit=args.limit, progress=lambda n: events.advance("load", n))
     uv_reference = None
     if args.holdout:
         from .uv_signals import UVReference
@@ -314,34 +290,13 @@ def run_train(args: argparse.Namespace) -> int:
                   "pseudogt_source": index.get("source"), "items": len(data), "holdout": args.holdout,
                   "world_size": dist.world_size,
                   "device": str(dist.device)}
-    progress = tqdm(total=config.steps, initial=0, desc="gan", unit="step", disable=not dist.main,
-                    dynamic_ncols=True)
-    shown = {"n": 0}
-
-    def on_step(result) -> None:
-        if shown["n"] == 0:
-            progress.n = result.step
-        shown["n"] += 1
-        progress.update(1)
-        if result.kind == "e":
-            progress.set_postfix(tex=f"{result.losses['texture_l1']:.3f}", kl=f"{result.losses['kl_per_dim']:.2f}",
-                                 refresh=False)
-        elif result.kind == "d":
-            progress.set_postfix(d_real=f"{result.losses['d_real']:.3f}", d_fake=f"{result.losses['d_fake']:.3f}",
-                                 refresh=False)
-
-    def on_event(message: str) -> None:
-        if dist.main:
-            tqdm.write(message, file=sys.stderr)
-
     try:
         summary = run_gan(config, data, options, dist, class_names=class_names, provenance=provenance,
-                          on_step=on_step, on_event=on_event, uv_reference=uv_reference)
+                          events=events, uv_reference=uv_reference)
     except TrainingError as exc:
-        progress.close()
         raise RuntimeError(str(exc)) from None
     finally:
-        progress.close()
+        events.close()
     if dist.main:
         best = ""
         if summary.best:

@@ -1,7 +1,8 @@
 """GAN training options (§4.1) gathered in one object, and the named presets.
 
 ``GANConfig`` is stored in every checkpoint; a resumed run must agree with it on everything that shapes the
-networks or the data order (``RESUME_KEYS``).
+networks or the data order (``RESUME_KEYS``). Which preset runs and how flags override it is the stage contract's
+(``training.engine.stage.resolve_preset``); the values are checked here, in ``__post_init__``.
 """
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.config_dict import config_from_dict
 from backend.models import GeneratorConfig
+from training.engine.stage import resume_differences
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,13 @@ class GANConfig:
     anchor_decay_steps: int = 0
 
     def __post_init__(self) -> None:
+        if not self.d_width > 0:
+            raise ValueError(f"d_width must be > 0, got {self.d_width}")
+        for name in ("lr_g", "lr_d"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        if self.d_steps_per_g < 1:
+            raise ValueError(f"d_steps_per_g must be >= 1, got {self.d_steps_per_g}")
         if self.latent_fit not in ("full", "diagonal"):
             raise ValueError(f"latent_fit must be 'full' or 'diagonal', got {self.latent_fit!r}")
         for name in ("encoder_steps", "d_warmup_steps", "anchor_decay_steps"):
@@ -87,14 +97,8 @@ class GANConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "GANConfig":
-        data = dict(data)
-        data["generator"] = GeneratorConfig.from_dict(data["generator"])
-        data["betas"] = tuple(data["betas"])
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown GAN config keys: {', '.join(unknown)}")
-        return cls(**data)
+        return config_from_dict(cls, data, "GAN config", convert={"generator": GeneratorConfig.from_dict,
+                                                                  "betas": tuple})
 
     def replace(self, **changes) -> "GANConfig":
         return dataclasses.replace(self, **changes)
@@ -106,15 +110,16 @@ RESUME_KEYS = ("generator", "d_width", "num_discriminators", "batch_size", "d_st
 
 
 def mismatches(saved: GANConfig, current: GANConfig, step: int | None = None, folded: bool = False) -> list[str]:
-    """Human-readable differences between a checkpoint's config and the requested one, on RESUME_KEYS.
+    """The differences between a checkpoint's config and the requested one on RESUME_KEYS, in the stage contract's
+    words (``training.engine.stage.resume_differences``).
 
     ``encoder_steps`` may change while the checkpoint is still in its encoder start (``folded`` False) and at or
     before the new value (``step``): an encoder start can be lengthened or ended where it stands."""
-    a, b = saved.to_dict(), current.to_dict()
-    out = [f"{k}: checkpoint {a[k]!r}, requested {b[k]!r}" for k in RESUME_KEYS if a[k] != b[k]]
+    out = resume_differences(saved.to_dict(), current.to_dict(), RESUME_KEYS)
     if saved.encoder_steps != current.encoder_steps:
         if folded or (saved.encoder_steps == 0) != (current.encoder_steps == 0):
-            out.append(f"encoder_steps: checkpoint {saved.encoder_steps}, requested {current.encoder_steps}")
+            out += resume_differences({"encoder_steps": saved.encoder_steps},
+                                      {"encoder_steps": current.encoder_steps})
         elif step is not None and step > current.encoder_steps:
             out.append(f"encoder_steps: the checkpoint is at step {step}, past the requested "
                        f"{current.encoder_steps}")
@@ -132,10 +137,3 @@ PRESETS: dict[str, GANConfig] = {
     "tiny": GANConfig(generator=GeneratorConfig(texture_resolution=128, width=0.125), d_width=0.125, batch_size=4,
                       steps=12),
 }
-
-
-def resolve_preset(name: str) -> GANConfig:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown GAN preset {name!r}; choose one of {', '.join(PRESETS)}") from None

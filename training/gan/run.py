@@ -11,7 +11,8 @@ Run folder ``OUT``::
     OUT/samples.png, OUT/run.json
 
 Every ``*.safetensors`` above loads with ``backend.models.load_model`` (``backend.generate --checkpoint``,
-``backend.serve --checkpoint``). Only rank 0 writes. This module does not print; it reports through callbacks.
+``backend.serve --checkpoint``). Only rank 0 writes. This module does not print; it reports through the stage
+contract's ``Events`` (``training.engine.stage``).
 """
 from __future__ import annotations
 
@@ -19,11 +20,10 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
 import torch
 
 from training.engine import Distributed, RunLog, atomic_write_json
+from training.engine.stage import Events
 from training.pseudogt import PseudoGTSet
 
 from .config import GANConfig
@@ -139,18 +139,19 @@ class UVMonitor:
 
 
 def run_gan(config: GANConfig, data: PseudoGTSet, options: RunOptions, dist: Distributed | None = None,
-            class_names: list[str] | None = None, provenance: dict | None = None,
-            on_step: Callable[[StepResult], None] | None = None,
-            on_event: Callable[[str], None] | None = None, uv_reference: UVReference | None = None) -> RunSummary:
+            class_names: list[str] | None = None, provenance: dict | None = None, events: Events | None = None,
+            uv_reference: UVReference | None = None) -> RunSummary:
     """Train until ``config.steps`` (resuming from ``OUT/checkpoint_latest.safetensors`` when asked).
 
-    on_step: called after every update; on_event: one-line messages (checkpoints, FID, UV signals, resume).
+    events: the phase "gan" (updates, with the losses of the step's kind: ``shown_losses``) and one-line messages
+    (checkpoints, FID, UV signals, resume).
     uv_reference: a held-out pseudo-GT part for the UV signals (``options.uv_every``), which then pick
     ``checkpoint_best`` by ``options.select_by``.
     Raises TrainingError (one line) for a non-finite loss (the last good checkpoint stays) or a bad resume.
     """
     dist = dist or Distributed()
-    say = on_event or (lambda message: None)
+    events = events or Events()
+    say = events.message
     out = Path(options.out)
     trainer = GANTrainer(config, data, dist, amp=options.amp, class_names=class_names, provenance=provenance,
                          dtype=getattr(torch, options.dtype))
@@ -188,6 +189,7 @@ def run_gan(config: GANConfig, data: PseudoGTSet, options: RunOptions, dist: Dis
     last_save = time.monotonic()
     summary = RunSummary(steps=trainer.step, seconds=0.0, fid=list(fid_log.rows), best=best)
     window: dict[str, list[float]] = {}
+    events.start("gan", config.steps, trainer.step)
 
     def checkpoint(path: Path, extra: dict | None = None) -> None:
         try:
@@ -198,8 +200,7 @@ def run_gan(config: GANConfig, data: PseudoGTSet, options: RunOptions, dist: Dis
     try:
         while trainer.step < config.steps:
             result = trainer.train_step()
-            if on_step is not None:
-                on_step(result)
+            events.advance("gan", 1, shown_losses(result))
             for k, v in result.losses.items():
                 window.setdefault(k, []).append(v)
             step = trainer.step
@@ -253,6 +254,13 @@ def run_gan(config: GANConfig, data: PseudoGTSet, options: RunOptions, dist: Dis
     summary.seconds = time.perf_counter() - started
     summary.best = best
     return summary
+
+
+def shown_losses(result: StepResult) -> dict[str, float] | None:
+    """The losses worth a glance beside the progress bar: the encoder start's texture L1 and KL, or a D step's
+    real and fake hinge terms (None after a G step)."""
+    keys = {"e": ("texture_l1", "kl_per_dim"), "d": ("d_real", "d_fake")}.get(result.kind, ())
+    return {k: result.losses[k] for k in keys if k in result.losses} or None
 
 
 def _saved_step(path: Path) -> str:

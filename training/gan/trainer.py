@@ -28,6 +28,7 @@ from backend.models import Generator, ema_decay, update_ema
 from backend.models.checkpoints import PROJECT_FORMAT, PROJECT_FORMAT_VERSION, TRAINING_STATE_PREFIX
 from training.engine import Distributed, atomic_save_file
 from training.engine.checkpoint import optimizer_from_tensors, optimizer_to_tensors
+from training.engine.stage import resume_message
 from training.pseudogt import PseudoGTSet
 
 from . import augment as diffaugment
@@ -421,8 +422,7 @@ class GANTrainer:
         diff = mismatches(saved, self.config, step=int(training["step"]),
                           folded=any(k.startswith(f"{TRAINING_STATE_PREFIX}latent/") for k in tensors))
         if diff:
-            raise TrainingError(f"{path} was made with another configuration ({'; '.join(diff)}); use the same "
-                                f"preset and options, or a new --out folder")
+            raise TrainingError(resume_message(path, diff))
         p = TRAINING_STATE_PREFIX
 
         def group(name: str) -> dict[str, Tensor]:
