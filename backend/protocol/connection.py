@@ -123,6 +123,8 @@ class MeshResult:
         class_name: the class's name for conditional models (None otherwise).
         worker: index of the server worker that generated it.
         compute_ms: the worker's time for the generator batch that produced this mesh (diagnostics).
+        paint: for a request with ``paint_color``: ``{"candidate": i, "distance": ΔE, "color": [r, g, b]}`` (the
+            kept candidate, its distance to the wanted colour and its measured body colour); else None.
     """
 
     request_id: str
@@ -139,6 +141,7 @@ class MeshResult:
     worker: int = 0
     compute_ms: float = 0.0
     class_weights: np.ndarray | None = None
+    paint: dict[str, Any] | None = None
 
 
 @dataclass
@@ -385,12 +388,16 @@ class Client:
                         class_: int | str | None = None, truncation: float = 1.0,
                         texture_size: int | None = None, timeout: float | None = None,
                         latents: np.ndarray | None = None,
-                        class_weights: np.ndarray | None = None) -> "GenerateStream":
+                        class_weights: np.ndarray | None = None, paint_color=None,
+                        paint_tolerance: float | None = None,
+                        paint_tries: int | None = None) -> "GenerateStream":
         """Start a generate request and return a stream of its meshes (see :class:`GenerateStream`).
 
         count: meshes (default: the rows of ``latents`` / ``class_weights``, else 1).
         latents: explicit latents (count, latent_dim) (or one (latent_dim,) vector) instead of seeds.
         class_weights: class vectors (count, n_classes) for a conditional model, instead of ``class_``.
+        paint_color: sRGB (r, g, b) in [0, 1]: cars whose body colour is within ``paint_tolerance`` ΔE of it
+            (``paint.py``; at most ``paint_tries`` candidates per mesh).
         Arguments are checked locally first (ProtocolError on bad types/ranges/values), then by the server.
         """
         arrays = {}
@@ -402,7 +409,9 @@ class Client:
         if count is None:
             count = len(next(iter(arrays.values()))) if arrays else 1
         request = GenerateRequest(_new_request_id(), count=count, seed=seed, model=model, class_=class_,
-                                  truncation=truncation, texture_size=texture_size)
+                                  truncation=truncation, texture_size=texture_size,
+                                  paint_color=None if paint_color is None else [float(c) for c in paint_color],
+                                  paint_tolerance=paint_tolerance, paint_tries=paint_tries)
         request = parse_request(Message(Op.GENERATE, request.request_id, {"op": Op.GENERATE, **request.fields()},
                                         arrays))
         return GenerateStream(self, request, timeout or self.timeout)
@@ -410,12 +419,15 @@ class Client:
     def generate(self, count: int | None = None, seed: int = 0, *, model: str | None = None,
                  class_: int | str | None = None, truncation: float = 1.0, texture_size: int | None = None,
                  timeout: float | None = None, on_progress: Callable[[Progress], None] | None = None,
-                 latents: np.ndarray | None = None, class_weights: np.ndarray | None = None) -> list[MeshResult]:
+                 latents: np.ndarray | None = None, class_weights: np.ndarray | None = None,
+                 paint_color=None, paint_tolerance: float | None = None,
+                 paint_tries: int | None = None) -> list[MeshResult]:
         """Blocking generate: returns the meshes in order (mesh j from seed ``seed + j``, or from row j of
         ``latents``); arguments as :meth:`generate_stream`."""
         stream = self.generate_stream(count, seed, model=model, class_=class_, truncation=truncation,
                                       texture_size=texture_size, timeout=timeout, latents=latents,
-                                      class_weights=class_weights)
+                                      class_weights=class_weights, paint_color=paint_color,
+                                      paint_tolerance=paint_tolerance, paint_tries=paint_tries)
         meshes: list[MeshResult] = []
         while not stream.finished:
             for event in stream.poll(0.25):
@@ -526,7 +538,8 @@ class GenerateStream:
                 texture=message.arrays["texture"], latent=message.arrays.get("latent"),
                 topology_key=message.get("topology"), class_name=message.get("class_name"),
                 worker=int(message.get("worker", 0)), compute_ms=float(message.get("compute_ms") or 0.0),
-                class_weights=None if weights is None else np.asarray(weights, dtype=np.float32))]
+                class_weights=None if weights is None else np.asarray(weights, dtype=np.float32),
+                paint=message.get("paint"))]
         if op == Reply.PROGRESS:
             return [Progress(self.request.request_id, self._attempt_base + int(message.get("done")), self.total)]
         if op in (Reply.DONE, Reply.CANCELLED):

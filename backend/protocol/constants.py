@@ -61,11 +61,12 @@ class ErrorCode:
     OUT_OF_MEMORY = "out_of_memory"        # device OOM even with a batch of one
     INTERNAL = "internal"                  # unexpected failure in a worker (logged server-side)
     SHUTTING_DOWN = "shutting_down"
+    NO_MATCH = "no_match"                  # no paint candidate came within the colour tolerance
 
     ALL = frozenset({
         BAD_FRAMES, BAD_JSON, UNSUPPORTED_VERSION, UNKNOWN_OP, BAD_REQUEST, OUT_OF_RANGE,
         UNKNOWN_MODEL, UNKNOWN_CLASS, UNKNOWN_REQUEST, DUPLICATE_REQUEST, TOO_LARGE, BUSY,
-        OUT_OF_MEMORY, INTERNAL, SHUTTING_DOWN,
+        OUT_OF_MEMORY, INTERNAL, SHUTTING_DOWN, NO_MATCH,
     })
 
 
@@ -102,3 +103,9 @@ MAX_LATENT_DIM = 4096
 MAX_LATENT_ABS = 100.0
 #: Class vectors (``class_weights`` array): each row holds non-negative weights that sum to 1 within this.
 CLASS_WEIGHT_TOLERANCE = 1e-4
+#: Paint colour (``generate`` with ``paint_color``): the tolerance is a CIE76 ΔE, and the server tries at most
+#: ``paint_tries`` candidates per mesh (default DEFAULT_PAINT_TRIES) before it answers ``no_match``.
+MIN_PAINT_TOLERANCE = 0.5
+MAX_PAINT_TOLERANCE = 150.0
+DEFAULT_PAINT_TRIES = 64
+MAX_PAINT_TRIES = 256

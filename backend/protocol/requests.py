@@ -11,11 +11,12 @@ from typing import Any, Mapping, Sequence, Union
 import numpy as np
 
 from .constants import (
-    MAX_COUNT, MAX_ID_LENGTH, MAX_SEED, MAX_TRUNCATION, MIN_TRUNCATION, ErrorCode, Op,
+    DEFAULT_PAINT_TRIES, MAX_COUNT, MAX_ID_LENGTH, MAX_SEED, MAX_TRUNCATION, MIN_TRUNCATION, ErrorCode, Op,
 )
 from .errors import ProtocolError
 from .latents import LatentError, check_class_weights, check_latents
 from .messages import Message, is_valid_request_id
+from .paint import PaintError, check_paint
 
 #: Arrays a ``generate`` request may carry (no other request carries arrays).
 GENERATE_ARRAYS = ("latents", "class_weights")
@@ -50,6 +51,8 @@ class GenerateRequest:
         texture_size: one of the model's ``texture_sizes`` (None: its native size).
         latents: explicit latents (count, latent_dim) float32 instead of seeds (None: from the seeds).
         class_weights: class vectors (count, n_classes) float32, one mix of classes per mesh (instead of class_).
+        paint_color: sRGB (r, g, b) in [0, 1] wanted for the car bodies (None: any colour), paint_tolerance the
+            ΔE they may be off by, paint_tries the candidates tried per mesh (``paint.py``; seeds only).
     """
 
     request_id: str
@@ -61,10 +64,19 @@ class GenerateRequest:
     texture_size: int | None = None
     latents: np.ndarray | None = field(default=None, compare=False)
     class_weights: np.ndarray | None = field(default=None, compare=False)
+    paint_color: tuple[float, float, float] | None = None
+    paint_tolerance: float | None = None
+    paint_tries: int | None = None
 
     def fields(self) -> dict[str, Any]:
-        return {"model": self.model, "class": self.class_, "count": self.count, "seed": self.seed,
-                "truncation": self.truncation, "texture_size": self.texture_size}
+        out = {"model": self.model, "class": self.class_, "count": self.count, "seed": self.seed,
+               "truncation": self.truncation, "texture_size": self.texture_size}
+        if self.paint_color is not None:
+            out["paint_color"] = list(self.paint_color)
+        for key in ("paint_tolerance", "paint_tries"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The request's array frames (explicit latents and class vectors, when given)."""
@@ -153,8 +165,29 @@ def parse_request(message: Message) -> Request:
         texture_size = _int_field(header, "texture_size", None, 1, 1 << 16, rid)
     if class_weights is not None and class_ is not None:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "give either 'class' or a 'class_weights' array, not both", rid)
+    paint = _paint_fields(header, latents is not None or class_weights is not None, rid)
     return GenerateRequest(rid, count=count, seed=seed, model=model, class_=class_, truncation=float(truncation),
-                           texture_size=texture_size, latents=latents, class_weights=class_weights)
+                           texture_size=texture_size, latents=latents, class_weights=class_weights, **paint)
+
+
+def _paint_fields(header: Mapping[str, Any], explicit: bool, rid: str) -> dict[str, Any]:
+    """``paint_color`` / ``paint_tolerance`` / ``paint_tries`` of a generate request, checked (empty: no paint)."""
+    color, tolerance, tries = (header.get(k) for k in ("paint_color", "paint_tolerance", "paint_tries"))
+    if color is None:
+        if tolerance is not None or tries is not None:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "'paint_tolerance' and 'paint_tries' need a 'paint_color'", rid)
+        return {}
+    if explicit:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "a 'paint_color' picks among seeded candidates: it cannot be "
+                                                   "combined with explicit 'latents' or 'class_weights'", rid)
+    if not isinstance(color, list):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"'paint_color' must be a list of 3 numbers, got {color!r}", rid)
+    try:
+        rgb, tol, n = check_paint(color, 20.0 if tolerance is None else tolerance,
+                                  DEFAULT_PAINT_TRIES if tries is None else tries)
+    except PaintError as exc:
+        raise ProtocolError(ErrorCode.OUT_OF_RANGE, str(exc), rid) from None
+    return {"paint_color": rgb, "paint_tolerance": tol, "paint_tries": n}
 
 
 def _generate_arrays(arrays: Mapping[str, np.ndarray], rid: str) -> tuple[np.ndarray | None, np.ndarray | None]:

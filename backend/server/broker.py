@@ -326,7 +326,10 @@ class Broker:
             return
         job = Job(client=client, request_id=rid, model=resolved.model, class_index=resolved.class_index,
                   truncation=request.truncation, texture_size=resolved.texture_size, seed=request.seed,
-                  count=request.count, latents=request.latents, class_weights=request.class_weights)
+                  count=request.count, latents=request.latents, class_weights=request.class_weights,
+                  paint=None if request.paint_color is None else {
+                      "color": list(request.paint_color), "tolerance": request.paint_tolerance,
+                      "tries": request.paint_tries})
         self.scheduler.add(job)
         self._send_client(client, encode_message(Reply.ACCEPTED, rid, {
             "model": job.model, "class": job.class_index, "count": job.count, "texture_size": job.texture_size}))
@@ -410,7 +413,8 @@ class Broker:
             "index": message.get("index"), "seed": message.get("seed"), "model": job.model,
             "class": class_index, "class_name": self._class_names[job.model][class_index] if class_index is not None
             else None, "class_weights": message.get("class_weights"), "truncation": job.truncation,
-            "topology": self._topology_key, "worker": worker.index, "compute_ms": message.get("compute_ms")},
+            "topology": self._topology_key, "worker": worker.index, "compute_ms": message.get("compute_ms"),
+            "paint": message.get("paint")},
             message.arrays)
         while job.delivered in job.pending:
             if not self._send_client(job.client, job.pending.pop(job.delivered)):

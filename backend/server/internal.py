@@ -6,13 +6,13 @@ import numpy as np
 
 # broker -> worker
 BATCH = "w.batch"        # id = batch id; fields: model, segments [{start, count, seed, class, truncation, texture_size,
-                         # latent_row, weights_row}] + arrays latents, class_weights (rows of explicit segments)
+                         # latent_row, weights_row, paint}] + arrays latents, class_weights (rows of explicit segments)
 STOP = "w.stop"          # finish and exit
 
 # worker -> broker
 READY = "w.ready"        # fields: worker, device, models, default_model, topology + topology arrays
 FATAL = "w.fatal"        # fields: message (the worker could not start, e.g. a bad checkpoint)
-MESH = "w.mesh"          # id = batch id; fields: segment, index, seed, class, class_weights + arrays vertices, texture,
+MESH = "w.mesh"          # id = batch id; fields: segment, index, seed, class, class_weights, paint + arrays vertices, texture,
                          # latent
 BATCH_DONE = "w.done"    # id = batch id
 BATCH_ERROR = "w.error"  # id = batch id; fields: code, message, segment (first segment not completed)
@@ -32,7 +32,8 @@ def batch_message(batch) -> tuple[dict, dict]:
     latent_rows = weight_rows = 0
     for s in batch.segments:
         entry = {"start": s.start, "count": s.count, "seed": s.seed, "class": s.class_index,
-                 "truncation": s.truncation, "texture_size": s.texture_size, "latent_row": None, "weights_row": None}
+                 "truncation": s.truncation, "texture_size": s.texture_size, "latent_row": None, "weights_row": None,
+                 "paint": s.paint}
         if s.latents is not None:
             entry["latent_row"] = latent_rows
             latents.append(s.latents)

@@ -40,6 +40,7 @@ class Job:
     pending: dict[int, object] = field(default_factory=dict)
     latents: Any = None
     class_weights: Any = None
+    paint: Any = None          # {"color", "tolerance", "tries"} of a paint request (None: any colour)
 
     @property
     def key(self) -> JobKey:
@@ -47,8 +48,9 @@ class Job:
 
     @property
     def batch_key(self) -> str:
-        """Jobs with equal batch keys (the model) can share a generator forward pass."""
-        return self.model
+        """Jobs with equal batch keys (the model) can share a generator forward pass; a paint request's batches
+        hold only its own meshes (its candidate search may fail without failing anyone else's)."""
+        return self.model if self.paint is None else f"{self.model}\0{self.request_id}"
 
     @property
     def unscheduled(self) -> int:
@@ -69,6 +71,7 @@ class Segment:
     texture_size: int
     latents: Any = field(default=None, compare=False)
     class_weights: Any = field(default=None, compare=False)
+    paint: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ class Scheduler:
         head = next((k for k in self._queue if k[0] not in paused), None)
         if head is None:
             return None
-        batch_key = self.jobs[head].batch_key
+        batch_key, model = self.jobs[head].batch_key, self.jobs[head].model
         capacity = self.max_batch
         segments: list[Segment] = []
         for key in list(self._queue):
@@ -144,11 +147,12 @@ class Scheduler:
             segments.append(Segment(key, job.next_index, take, job.seed + job.next_index, job.class_index,
                                     job.truncation, job.texture_size,
                                     job.latents[rows] if job.latents is not None else None,
-                                    job.class_weights[rows] if job.class_weights is not None else None))
+                                    job.class_weights[rows] if job.class_weights is not None else None,
+                                    job.paint))
             job.next_index += take
             job.chunk = min(job.chunk * 2, self.max_batch)
             capacity -= take
             self._queue.remove(key)
             if job.unscheduled:
                 self._queue.append(key)   # back of the line: round robin
-        return Batch(f"b{next(self._batch_ids)}", batch_key, tuple(segments))
+        return Batch(f"b{next(self._batch_ids)}", model, tuple(segments))

@@ -101,6 +101,9 @@ class Worker:
         arrays = arrays or {}
         generator = self.generators[header["model"]]
         segments = header["segments"]
+        if any(seg.get("paint") for seg in segments):   # a paint request's batch holds only its own segment
+            self._run_paint(batch_id, header, generator)
+            return
         latents, classes, items = [], [], []
         for k, seg in enumerate(segments):
             rows = _segment_rows(arrays, "latents", seg.get("latent_row"), seg["count"])
@@ -151,6 +154,30 @@ class Worker:
                      "texture": downsample_texture(textures[i], seg["texture_size"]),
                      "latent": z[pos + i].numpy()})
             pos += n
+        self._send(internal.BATCH_DONE, batch_id, {})
+
+    def _run_paint(self, batch_id: str, header: dict[str, Any], generator) -> None:
+        """A batch of a ``paint_color`` request: the candidate search of ``paint_search``, then its meshes."""
+        from backend.sampling import texture_to_uint8
+
+        from .paint_search import NoMatch, search
+        for k, seg in enumerate(header["segments"]):
+            started = time.perf_counter()
+            try:
+                picks = search(generator, seg, self.topology, lambda z, c: self._forward(generator, z, c),
+                               downsample_texture, texture_to_uint8)
+            except NoMatch as exc:
+                self._send(internal.BATCH_ERROR, batch_id, {"code": ErrorCode.NO_MATCH, "segment": k,
+                                                            "message": str(exc)})
+                return
+            compute_ms = round((time.perf_counter() - started) * 1e3, 3)
+            for pick in picks:
+                self._send(internal.MESH, batch_id, {
+                    "segment": k, "index": seg["start"] + pick.index, "seed": pick.seed, "class": pick.class_index,
+                    "class_weights": None, "compute_ms": compute_ms,
+                    "paint": {"candidate": pick.candidate, "distance": round(pick.distance, 3),
+                              "color": [round(c, 5) for c in pick.colour]}},
+                    {"vertices": pick.vertices, "texture": pick.texture, "latent": pick.latent})
         self._send(internal.BATCH_DONE, batch_id, {})
 
     def _send(self, op: str, batch_id: str, fields: dict[str, Any], arrays: dict | None = None) -> None:
