@@ -6,6 +6,8 @@
     python -m backend.train data info datasets/toycars
     python -m backend.train data sheet datasets/toycars --out toycars.png
     python -m backend.train data import cub --root CUB_200_2011 --cmr_root cub_cache --out datasets/cub_train
+    python -m backend.train data import upstream --cache cache/imagenet_car --images . --out datasets/imagenet_car
+    python -m backend.train data masks --images photos/ --model yolov8x-seg.onnx --class car --out datasets/mine
 
 Flags use the original's snake_case; the dashed spellings (``--views-per-car``) are accepted too.
 """
@@ -49,12 +51,24 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     add_flag(check, "--json", action="store_true", help="print the full report as JSON")
     check.set_defaults(run=_run_check)
 
-    imp = data_sub.add_parser("import", help="convert a local CUB / Pascal3D+ / ImageNet copy into a collection "
-                                             "folder (images stay in place; masks are written as PNG)")
-    imp.add_argument("dataset", choices=("cub", "p3d", "imagenet"))
+    imp = data_sub.add_parser("import", help="convert a local CUB / Pascal3D+ / ImageNet copy, or the original "
+                                             "release's cache/<dataset> folder (upstream), into a collection folder "
+                                             "(images stay in place; masks are written as PNG)")
+    imp.add_argument("dataset", choices=("cub", "p3d", "imagenet", "upstream"))
     add_flag(imp, "--out", required=True, help="collection folder to write")
-    add_flag(imp, "--root", required=True,
+    add_flag(imp, "--root", default=None,
              help="CUB_200_2011 folder, PASCAL3D+_release1.1 folder, or ImageNet root (images/<synset>/...)")
+    add_flag(imp, "--cache", default=None, help="upstream: the original's cache/<dataset> folder")
+    add_flag(imp, "--images", default=None,
+             help="upstream: the folder the original's image paths start in (its checkout, or datasets/...)")
+    add_flag(imp, "--mode", default=None, choices=("singletpl", "multitpl"),
+             help="upstream: import only this mode's poses / pseudo-GT / templates (default: every mode found)")
+    add_flag(imp, "--templates", default=None,
+             help="upstream: the original's cache/remeshed_templates (default: beside --cache)")
+    add_flag(imp, "--sphere_obj", default=None,
+             help="upstream: the original's mesh_templates/uvsphere_31rings.obj, for the templates' vertex order "
+                  "(default: <cat>_templates.obj beside each .pth)")
+    add_flag(imp, "--no_pseudogt", action="store_true", help="upstream: skip the pseudo-GT items")
     add_flag(imp, "--cmr_root", help="CMR cache folder with data/ and sfm/ (cub, p3d)")
     add_flag(imp, "--split", default="train", help="CMR split (default train)")
     add_flag(imp, "--category", default="car", help="p3d: car or aeroplane (default car)")
@@ -62,6 +76,23 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     add_flag(imp, "--classes", default=None, help="imagenet: comma-separated categories (default: all 12)")
     add_flag(imp, "--no_filter", action="store_true", help="p3d / imagenet: disable the §1.1 instance filter")
     imp.set_defaults(run=_run_import)
+
+    masks = data_sub.add_parser("masks", help="instance masks for your own photos from a COCO instance-segmentation "
+                                              "model exported to ONNX (YOLO-seg or Mask R-CNN layout; "
+                                              "docs/datasets.md), filtered as in §1.1, written as a collection")
+    add_flag(masks, "--images", required=True, help="folder of photos (searched one sub-folder level deep)")
+    add_flag(masks, "--model", required=True, help="the segmentation model (.onnx)")
+    add_flag(masks, "--class", dest="class_name", required=True, help="COCO class to keep (car, airplane, bird...)")
+    add_flag(masks, "--out", required=True, help="collection folder to write")
+    add_flag(masks, "--threshold", type=float, default=None,
+             help="detection score threshold (default 0.9, the paper's; YOLO scores run lower: try 0.5)")
+    add_flag(masks, "--layout", default="auto", choices=("auto", "yolo-seg", "maskrcnn"),
+             help="the model's input/output layout (default: recognised from the model)")
+    add_flag(masks, "--no_filter", action="store_true", help="keep every instance (no §1.1 size/truncation/"
+                                                             "collision filter)")
+    add_flag(masks, "--device", default="cpu", choices=("cpu", "cuda"),
+             help="onnxruntime execution provider (cuda needs onnxruntime-gpu)")
+    masks.set_defaults(run=_run_masks)
 
     sheet = data_sub.add_parser("sheet", help="write a contact sheet PNG (crop, mask, parts) of a collection")
     sheet.add_argument("path", type=dataset_argument, help="a collection folder (or a name under datasets/)")
@@ -74,7 +105,7 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     info.add_argument("path", type=dataset_argument, help="a collection folder (or a name under datasets/)")
     add_flag(info, "--check", choices=("full", "header", "none"), default="full")
     info.set_defaults(run=_run_info)
-    return StageCommands("data", ["synth", "check", "import", "sheet", "info"], None)
+    return StageCommands("data", ["synth", "check", "import", "masks", "sheet", "info"], None)
 
 
 def _csv(value: str | None) -> tuple[str, ...] | None:
@@ -138,6 +169,10 @@ def _run_import(args: argparse.Namespace) -> int:
     from .imagenet import load_imagenet
     from .pascal3d import load_p3d
 
+    if args.dataset == "upstream":
+        return _run_import_upstream(args)
+    if not args.root:
+        raise ValueError(f"--root is required for {args.dataset}")
     if args.dataset in ("cub", "p3d") and not args.cmr_root:
         raise ValueError(f"--cmr_root is required for {args.dataset} (the folder holding CMR's data/ and sfm/)")
     instance_filter = None if args.no_filter else InstanceFilter()
@@ -152,6 +187,35 @@ def _run_import(args: argparse.Namespace) -> int:
     index = save_collection(collection, args.out)
     print(collection.report.summary())
     print(f"wrote {len(collection.records)} records to {index}")
+    return 0
+
+
+def _run_import_upstream(args: argparse.Namespace) -> int:
+    from .upstream import REPORT_NAME, import_upstream
+
+    if not args.cache or not args.images:
+        raise ValueError("data import upstream needs --cache (the original's cache/<dataset>) and --images (the "
+                         "folder its image paths start in)")
+    result = import_upstream(args.cache, args.images, args.out, modes=[args.mode] if args.mode else None,
+                             templates_root=args.templates, sphere_obj=args.sphere_obj,
+                             pseudogt=not args.no_pseudogt, progress=print)
+    for name, path in result.written.items():
+        print(f"  {name}: {path}")
+    print(f"report: {result.out / REPORT_NAME} ({len(result.problems)} problem(s))")
+    return 0
+
+
+def _run_masks(args: argparse.Namespace) -> int:
+    from .masks import NoInstanceError, make_masks
+
+    try:
+        result = make_masks(args.images, args.model, args.class_name, args.out, threshold=args.threshold,
+                            layout=args.layout, instance_filter=not args.no_filter, device=args.device,
+                            progress=print)
+    except NoInstanceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(result.summary())
     return 0
 
 
