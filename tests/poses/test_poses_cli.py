@@ -9,6 +9,7 @@ from PIL import Image
 from backend.render import Pose as RenderPose, interpolate, object_to_renderer, rasterize, viewpoint_quaternion
 from backend.train import main
 from dataformat import Pose, Record, load_collection, write_collection
+from tests.resume_contract import assert_resume_error
 from training.poses import load_pose_file
 
 
@@ -74,6 +75,9 @@ def test_cli_run_eval_sheet_and_bad_records(tmp_path, capsys, car_template, face
     # resume: nothing left to fit, step 2 recomputed, same poses
     assert main(args + ["--resume"]) == 0
     assert "5 of 5 images already done" in capsys.readouterr().err
+    # resuming step 1 with other settings: the stage contract's one-line error, nothing refitted
+    assert main(args + ["--resume", "--steps", "20"]) == 1
+    assert_resume_error(capsys.readouterr().err, "steps", "lr_decay_after")
     again = load_pose_file(out)
     assert np.allclose([e.pose.q for e in again.estimates], [e.pose.q for e in poses.estimates])
     assert main(["poses", "eval", str(out), "--collection", str(col), "--json"]) == 0

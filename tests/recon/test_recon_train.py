@@ -16,6 +16,7 @@ import torch
 
 from backend.mesh import uv_sphere
 from backend.train import main
+from tests.resume_contract import assert_resume_error
 from training.engine import StateFileError, atomic_save, load_state
 from training.recon.checkpoints import CHECKPOINT_NAME, load_recon
 from training.recon.train import RunError, TrainOptions, train_recon
@@ -27,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def options(collection, out, **kw) -> TrainOptions:
     kw.setdefault("iters", 12)
-    return TrainOptions(collection=str(collection), poses="truth", out=str(out), preset="cpu", batch_size=8,
+    kw.setdefault("preset", "cpu")
+    return TrainOptions(collection=str(collection), poses="truth", out=str(out), batch_size=8,
                         overrides=dict(TINY_TRAIN), network_overrides=dict(TINY_NETWORK), **kw)
 
 
@@ -122,8 +124,12 @@ def test_run_folder_rules(ellipsoids, tmp_path):
         train_recon(options(ellipsoids, out, iters=2))
     other = tmp_path / "other"
     shutil.copytree(ellipsoids, other)
-    with pytest.raises(RunError, match="was trained on"):
+    with pytest.raises(RunError) as refused:    # the stage contract's one-line resume error
         train_recon(options(other, out, iters=4, resume=True))
+    assert_resume_error(str(refused.value), "collection")
+    with pytest.raises(RunError) as refused:
+        train_recon(options(ellipsoids, out, iters=4, resume=True, preset="paper"))
+    assert_resume_error(str(refused.value), "preset")
     done = train_recon(options(ellipsoids, out, iters=2, resume=True))  # already complete: nothing to do
     assert done.iteration == 2
     with pytest.raises(RunError, match="fewer than the batch size"):

@@ -31,6 +31,9 @@ from backend.config_dict import config_from_dict
 
 C = TypeVar("C")
 
+#: How a resume message names the units of a progress bar ("resuming: 5 of 9 images already done").
+UNIT_NOUNS = {"img": "images", "it": "iterations", "item": "items", "step": "steps"}
+
 #: The preset names of the default rule.
 GPU_PRESET = "paper"
 CPU_PRESET = "cpu"
@@ -134,7 +137,7 @@ class Events:
 
 class TqdmEvents(Events):
     """Events shown on stderr: one tqdm bar per phase (a new phase closes the bars before it), figures beside the
-    bar, messages printed above the bars, and ``resuming: D of N <unit> already done`` when a phase resumes.
+    bar, messages printed above the bars, and ``resuming: D of N <units> already done`` when a phase resumes.
 
     labels / units: per phase, the bar's label (default: the phase name) and unit (default "it").
     enabled: False shows nothing (the other ranks of a torchrun job). Use as a context manager, or call close().
@@ -152,7 +155,7 @@ class TqdmEvents(Events):
         self.close()
         unit = self.units.get(phase, "it")
         if done:
-            self.message(f"resuming: {done} of {total} {unit} already done")
+            self.message(f"resuming: {done} of {total} {UNIT_NOUNS.get(unit, unit)} already done")
         self.bars[phase] = tqdm(total=total, initial=done, unit=unit, desc=self.labels.get(phase, phase),
                                 disable=not self.enabled, dynamic_ncols=True)
 

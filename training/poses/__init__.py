@@ -18,7 +18,7 @@ from .file import (PoseEstimate, PoseFile, PoseFileError, attach_poses, hypothes
                    load_pose_file, save_hypotheses, save_pose_file)
 
 _LAZY = {
-    "PoseConfig": ".config", "PRESETS": ".config", "default_preset": ".config",
+    "PoseConfig": ".config", "PRESETS": ".config", "steps_overrides": ".config",
     "estimate_poses": ".run", "PoseRunResult": ".run",
     "evaluate_poses": ".evaluate", "PoseEvaluation": ".evaluate", "geodesic_degrees": ".geometry",
     "fit_hypotheses": ".step1", "Hypotheses": ".step1", "AdamFull": ".optim",

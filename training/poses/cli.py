@@ -5,6 +5,12 @@ import argparse
 import sys
 
 from backend.cli import StageCommands, add_flag, dataset_argument
+from training.engine.stage import add_preset_flag
+from training.poses.config import PRESETS
+
+#: Flags that replace the preset's value of the PoseConfig field of the same name (None: not given).
+OVERRIDE_FLAGS = ("step2_blur", "step2_asymmetry_weight", "step2_centroid_weight", "step2_filter", "step2_margin",
+                  "semantic_rounds", "refine_steps", "refine_lr")
 
 
 def register(subparsers: argparse._SubParsersAction) -> StageCommands:
@@ -17,9 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> StageCommands:
              "as <stem>.hypotheses.safetensors")
     add_flag(run, "--templates", default=None,
              help="template file or shipped name: car (single, default) or car3 (multi-template)")
-    add_flag(run, "--preset", choices=("paper", "cpu"), default=None,
-             help="paper: §5.2 numbers (100 steps, 128→192→256); cpu: fewer steps, lower resolutions "
-                  "(default without a GPU)")
+    add_preset_flag(run, PRESETS, "paper: §5.2 numbers (100 steps, 128→192→256); cpu: fewer steps, lower "
+                                  "resolutions")
     add_flag(run, "--features", choices=("auto", "parts", "appearance", "silhouette"), default="auto",
              help="step 2 on part maps, on Inception appearance features, or none (best IoU); "
                   "auto: parts when every record has them")
@@ -79,47 +84,27 @@ def _templates_name(args, meta: dict | None = None) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from dataformat import load_collection
-    from training.poses.config import PRESETS, default_preset
+    from training.engine.stage import TqdmEvents, resolve_preset
+    from training.poses.config import steps_overrides
     from training.poses.run import estimate_poses
     from training.templates import load_templates
 
     import torch
 
     torch.set_num_threads(max(1, args.threads))
-    preset = args.preset or default_preset()
-    config = PRESETS[preset].replace(features=args.features)
-    if args.batch:
-        config = config.replace(batch_images=args.batch)
-    if args.steps:
-        config = config.replace(steps=args.steps, lr_decay_after=max(1, int(0.8 * args.steps)))
-    for name in ("step2_blur", "step2_asymmetry_weight", "step2_centroid_weight", "step2_filter", "step2_margin",
-                 "semantic_rounds", "refine_steps", "refine_lr"):
-        if getattr(args, name) is not None:
-            config = config.replace(**{name: getattr(args, name)})
+    overrides = {"features": args.features, "batch_images": args.batch or None, **steps_overrides(args.steps or None),
+                 **{name: getattr(args, name) for name in OVERRIDE_FLAGS}}
+    preset, config = resolve_preset(PRESETS, args.preset, overrides=overrides, stage="pose")
     templates = load_templates(_templates_name(args))
     collection = load_collection(args.collection, check="header")
     if args.limit is not None:
         collection.records = collection.records[:args.limit]
-    bars: dict[str, tqdm] = {}
-
-    def on_start(stage: str, total: int, done: int) -> None:
-        if done:
-            print(f"resuming: {done} of {total} images already done (fitted or skipped)", file=sys.stderr)
-        for bar in bars.values():
-            bar.close()
-        bars[stage] = tqdm(total=total, initial=done, unit="img", desc=f"poses {stage}")
-
-    try:
+    with TqdmEvents(labels={"step1": "poses step1", "step2": "poses step2"},
+                    units={"step1": "img", "step2": "img"}) as events:
         result = estimate_poses(collection, args.out, config, templates, resume=args.resume,
-                                hypotheses_file=args.hypotheses, progress=lambda s, n: bars[s].update(n),
-                                on_start=on_start, extra_meta={"templates": _templates_name(args)},
-                                workers=max(1, args.workers))
-    finally:
-        for bar in bars.values():
-            bar.close()
+                                hypotheses_file=args.hypotheses, events=events,
+                                extra_meta={"templates": _templates_name(args)}, workers=max(1, args.workers))
     if collection.report.skipped:
         print(f"load: {collection.report.summary()}", file=sys.stderr)
     for note in result.notes:

@@ -1,5 +1,6 @@
 """Settings of the pose stage and its two presets (``paper``: the numbers of §5.2/§5.3; ``cpu``: measured to keep
-the accuracy targets at a fraction of the cost, the default on a machine without a GPU)."""
+the accuracy targets at a fraction of the cost). Which preset runs, and how flags override it, is the stage
+contract's (``training.engine.stage.resolve_preset``: ``paper`` on a machine with CUDA, else ``cpu``)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
@@ -107,8 +108,7 @@ PRESETS = {
 }
 
 
-def default_preset() -> str:
-    """"paper" on a machine with CUDA, else "cpu"."""
-    import torch
-
-    return "paper" if torch.cuda.is_available() else "cpu"
+def steps_overrides(steps: int | None) -> dict:
+    """The overrides of a step-1 run of ``steps`` steps instead of the preset's (quick checks): the learning rate
+    decays after 80% of them. Empty for None."""
+    return {} if steps is None else {"steps": steps, "lr_decay_after": max(1, int(0.8 * steps))}

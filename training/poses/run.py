@@ -13,11 +13,12 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from training.engine.stage import Events, check_resume
 
 from .config import PoseConfig
 from .file import hypotheses_path, load_hypotheses, save_hypotheses, save_pose_file
@@ -25,7 +26,6 @@ from .geometry import crop_to_full
 from .step1 import Hypotheses, fit_hypotheses
 from . import step2
 
-Progress = Callable[[str, int], None]
 HYPOTHESIS_FIELDS = ("q", "s", "t", "z0", "w", "iou")   # the tensors of a ``Hypotheses``, in its field order
 STEP1_KEYS = ("steps", "lr", "lr_decay_after", "resolutions", "final_resolution", "sigma_inv", "scale_sigma",
               "z0_init", "prune_after", "prune_single", "crop_resolution")
@@ -119,9 +119,7 @@ class _HypothesisStore:
             arrays, header = load_hypotheses(self.path)
         except PoseFileError:
             return
-        if header.get("signature") != self.signature:
-            raise ValueError(f"{self.path} was made with other step-1 settings or templates; delete it, pass "
-                             "another --out, or drop --resume")
+        check_resume(self.path, header.get("signature") or {}, self.signature)
         self.ids = list(header["ids"])
         self.sizes = list(header["image_sizes"])
         self.skipped = dict(header.get("skipped") or {})
@@ -213,18 +211,18 @@ def _step1_batches(batches, tpl: torch.Tensor, faces: torch.Tensor, config: Pose
 
 
 def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *, resume: bool = False,
-                   hypotheses_file: str | Path | None = None, progress: Progress | None = None,
-                   on_start: Callable[[str, int, int], None] | None = None,
+                   hypotheses_file: str | Path | None = None, events: Events | None = None,
                    extra_meta: dict | None = None, workers: int = 1) -> PoseRunResult:
     """Run both steps over ``collection`` (a ``dataformat.Collection``) and write the pose file ``out``.
 
     templates: a ``training.templates.TemplateSet``. resume: continue from the hypotheses file's last finished
-    batch (its step-1 settings must match). progress(stage, n) / on_start(stage, total, done) drive progress
-    bars; stages are "step1" and "step2". workers: processes for step 1 (the hypotheses file is still written
+    batch (its step-1 settings must match, ``training.engine.stage.check_resume``). events: the phases "step1"
+    and "step2", counted in images (``training.engine.stage.Events``). workers: processes for step 1 (the hypotheses file is still written
     batch by batch, in order, so --resume works the same).
     """
     from backend.mesh import uv_sphere
 
+    events = events or Events()
     out = Path(out)
     hyp_path = Path(hypotheses_file) if hypotheses_file else hypotheses_path(out)
     records = list(collection.records)
@@ -246,8 +244,7 @@ def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *
     tpl = torch.from_numpy(np.asarray(templates.vertices, np.float32))
     notes = []
     cpu = {"step1": 0.0, "step2": 0.0}
-    if on_start:
-        on_start("step1", len(records), len(records) - len(todo))
+    events.start("step1", len(records), len(records) - len(todo))
     fitted_now = 0
     batches = [todo[start:start + config.batch_images] for start in range(0, len(todo), config.batch_images)]
     for batch, items, hyp, cpu_seconds in _step1_batches(batches, tpl, faces, config, workers):
@@ -263,8 +260,7 @@ def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *
             fitted_now += len(loaded)
         cpu["step1"] += cpu_seconds
         store.save(config)
-        if progress:
-            progress("step1", len(batch))
+        events.advance("step1", len(batch))
     skipped.update(store.skipped)
     by_id = {r.id: r for r in records}
     ids = [i for i in store.ids if i in by_id]
@@ -284,15 +280,13 @@ def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *
         raise ValueError("--features parts needs part maps for every record; this collection has none "
                          "(use --features appearance)")
     c0 = time.process_time()
-    if on_start:
-        on_start("step2", len(ids), 0)
+    events.start("step2", len(ids))
     if features == "silhouette":
         choice = step2.choose_by_iou(hyp, config)
-        if progress:
-            progress("step2", len(ids))
+        events.advance("step2", len(ids))
     else:
         choice, stats, hyp = _step2(hyp, ids, by_id, features, collection, config, tpl, faces,
-                               torch.from_numpy(np.array(sphere.mirror_index)), progress)
+                               torch.from_numpy(np.array(sphere.mirror_index)), events)
         if stats["fallback"]:
             notes.append(f"templates {stats['fallback']} had no reliable side view; used their most side-on images")
     cpu["step2"] += time.process_time() - c0
@@ -321,7 +315,7 @@ def estimate_poses(collection, out: str | Path, config: PoseConfig, templates, *
 
 
 def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseConfig, tpl, faces, mirror,
-           progress) -> tuple[step2.Choice, dict]:
+           events: Events) -> tuple[step2.Choice, dict]:
     """Semantic templates from the reliable images, then every image's hypotheses scored by mIoU."""
     side = config.step2_resolution
     reliable, stats = step2.reliable_subset(hyp, config)
@@ -353,8 +347,8 @@ def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseC
                 miou[i] = step2.soft_miou(pred, maps[j], blur=config.step2_blur, weights=weights)
                 if config.step2_centroid_weight:
                     dist[i] = step2.centroid_distance(pred, maps[j], config.step2_centroid_power)
-            if progress and report and round_ + 1 == config.semantic_rounds:
-                progress("step2", len(chunk))
+            if report and round_ + 1 == config.semantic_rounds:
+                events.advance("step2", len(chunk))
         return miou - config.step2_centroid_weight * dist, miou
 
     images, chosen = reliable, hyp.best()

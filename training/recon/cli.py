@@ -12,10 +12,11 @@ Flags use the original's snake_case; the dashed spellings (``--batch-size``, ``-
 from __future__ import annotations
 
 import argparse
-import sys
 
 from backend.cli import StageCommands, add_device_argument, add_flag, dataset_argument, device_from_args
+from training.engine.stage import add_preset_flag
 from training.pseudogt.cli import add_export_arguments
+from training.recon.config import PRESETS
 
 COMMANDS = ["train", "evaluate", "pseudogt"]
 
@@ -31,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> StageCommands:
     add_flag(train, "--poses", required=True, help="pose file of `backend.train poses`, or 'truth' for a "
              "synthetic collection's true poses")
     add_flag(train, "--out", required=True, help="run folder, e.g. runs/NAME")
-    add_flag(train, "--preset", default="cpu", choices=("cpu", "paper"),
-             help="cpu: 128² input, 64² texture, half width, batch 16 (default); paper: §3.3/§4.3")
+    add_preset_flag(train, PRESETS, "cpu: 128² input, 64² texture, half width, batch 16; paper: §3.3/§4.3; a resume "
+                                    "without it continues with the run's own")
     add_flag(train, "--iters", type=int, default=None, help="total iterations (default: the preset's)")
     add_flag(train, "--batch_size", type=int, default=None, help="images per iteration (default: the preset's)")
     add_flag(train, "--lr", type=float, default=None, help="Adam learning rate (default 1e-4)")
@@ -71,9 +72,8 @@ def _device(args: argparse.Namespace) -> str:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from training.recon.train import Events, TrainOptions, train_recon
+    from training.engine.stage import TqdmEvents
+    from training.recon.train import TrainOptions, train_recon
 
     overrides = {k: v for k, v in (("lr", args.lr), ("checkpoint_every", args.checkpoint_every),
                                    ("preview_every", args.preview_every)) if v is not None}
@@ -81,32 +81,8 @@ def _run_train(args: argparse.Namespace) -> int:
                            iters=args.iters, batch_size=args.batch_size, resume=args.resume,
                            template=args.template, limit=args.limit, device=_device(args), workers=args.workers,
                            overrides=overrides)
-    bars: dict[str, tqdm] = {}
-
-    def prefetch_total(n: int) -> None:
-        bars["load"] = tqdm(total=n, unit="img", desc="loading", leave=False)
-
-    def start(first: int, total: int) -> None:
-        if "load" in bars:
-            bars.pop("load").close()
-        if first:
-            print(f"resuming at iteration {first} of {total}", file=sys.stderr)
-        bars["train"] = tqdm(total=total, initial=first, unit="it", desc="recon")
-
-    def step(iteration: int, losses: dict[str, float]) -> None:
-        bar = bars["train"]
-        bar.update(1)
-        if iteration % 5 == 0:
-            bar.set_postfix(total=f"{losses['total']:.4f}", color=f"{losses['color']:.4f}",
-                            alpha=f"{losses['alpha']:.4f}", semi=f"{losses['semi']:.4f}", refresh=False)
-
-    events = Events(prefetch_total=prefetch_total, prefetch=lambda k: bars["load"].update(k), start=start,
-                    step=step, message=lambda text: print(text, file=sys.stderr))
-    try:
+    with TqdmEvents(labels={"load": "loading", "train": "recon"}, units={"load": "img", "train": "it"}) as events:
         result = train_recon(options, events)
-    finally:
-        for bar in bars.values():
-            bar.close()
     losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())
     skipped = f"; skipped {result.skipped}" if result.skipped else ""
     print(f"iteration {result.iteration} on {result.n_images} images ({losses}){skipped}; "
@@ -115,17 +91,13 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from training.engine.stage import TqdmEvents
     from training.recon.evaluate import evaluate_run
 
-    bar = tqdm(unit="img", desc="evaluate")
-    try:
+    with TqdmEvents(units={"evaluate": "img"}) as events:
         report = evaluate_run(args.run_dir, args.collection, poses=args.poses, out=args.out, limit=args.limit,
                               batch_size=args.batch_size, sheet_rows=args.sheet, device=_device(args),
-                              progress=bar.update)
-    finally:
-        bar.close()
+                              events=events)
     print(report.summary())
     print(f"report: {report.path}; contact sheet: {report.sheet}")
     return 0

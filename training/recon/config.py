@@ -3,13 +3,16 @@
 ``NetworkConfig`` describes the network (it is stored as JSON with every checkpoint and inferred from the state
 dict of an official ``checkpoints_recon/*/checkpoint_latest.pth``); ``TrainConfig`` the optimisation. A preset
 is a pair of both: ``paper`` is the original configuration, ``cpu`` a smaller input and width that trains on a
-laptop-class CPU.
+laptop-class CPU. Which preset runs and how overrides reach it is the stage contract's
+(``training.engine.stage.resolve_preset``).
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
+
+from backend.config_dict import config_from_dict
 
 #: Channel counts of the paper's network before the width multiplier (§3.3 layer table).
 ENCODER_CHANNELS = (64, 128, 256, 512, 64)   # conv1e .. conv5e
@@ -20,16 +23,6 @@ TEXTURE_CHANNELS = (256, 128, 64)             # blk3b/blk3c_tex, blk4_tex, blk5_
 MESH_CHANNELS = 64                            # blk4_mesh
 MESH_RESOLUTION = 32                          # fc 4x2 grid, three x2 upsamplings
 TEXTURE_RESOLUTIONS = (64, 128, 256)          # as the original (--texture_resolution 64|128|256)
-
-
-def _from_dict(cls, data: Any, what: str):
-    if not isinstance(data, dict):
-        raise ValueError(f"{what} must be a JSON object, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"unknown {what} keys: {', '.join(unknown)}")
-    return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -84,7 +77,7 @@ class NetworkConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "NetworkConfig":
-        return _from_dict(cls, data, "network config")
+        return config_from_dict(cls, data, "network config")
 
 
 @dataclass(frozen=True)
@@ -155,7 +148,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        return _from_dict(cls, data, "training config")
+        return config_from_dict(cls, data, "training config")
 
 
 @dataclass(frozen=True)
@@ -176,11 +169,3 @@ PRESETS: dict[str, Preset] = {
                               preview_every=250, checkpoint_every=100)),
 }
 
-
-def resolve_preset(name: str) -> Preset:
-    """A preset by name; unknown names raise ValueError listing the presets."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown reconstruction preset {name!r}; choose one of {', '.join(sorted(PRESETS))}") \
-            from None

@@ -18,7 +18,6 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -27,6 +26,7 @@ from backend.mesh import uv_sphere
 from backend.render import Pose, render_textured, viewpoint_quaternion
 from dataformat import load_collection
 from training.engine import atomic_write_json
+from training.engine.stage import Events
 
 from .checkpoints import load_recon
 from .data import prefetch
@@ -138,11 +138,13 @@ def _new_view(count: int, scale: float = 0.9) -> Pose:
 def evaluate_run(run: str | os.PathLike, collection: str | os.PathLike, poses: str = "truth",
                  out: str | os.PathLike | None = None, limit: int | None = None, batch_size: int = 16,
                  sheet_rows: int = 8, device: str = "cpu",
-                 progress: Callable[[int], None] | None = None) -> EvalReport:
+                 events: Events | None = None) -> EvalReport:
     """Evaluate ``run`` (run folder or checkpoint) on ``collection``; writes report.json and contact_sheet.png
-    into ``out`` (default ``RUN/eval_<collection name>``). Returns the report."""
+    into ``out`` (default ``RUN/eval_<collection name>``). Returns the report. events: the phase "evaluate"
+    (images)."""
     from training.synth.mesh_io import read_car_obj
 
+    events = events or Events()
     loaded = load_recon(run)
     network = loaded.network.to(device).eval()
     config = loaded.config
@@ -159,6 +161,7 @@ def evaluate_run(run: str | os.PathLike, collection: str | os.PathLike, poses: s
     sheet: list[list[np.ndarray]] = []
     faces, uvs, face_uvs = template_tensors(template, device)
     resolution = config.image_resolution
+    events.start("evaluate", len(data))
     for start in range(0, len(data), batch_size):
         index = np.arange(start, min(start + batch_size, len(data)))
         batch = data.batch(index, device)
@@ -189,8 +192,7 @@ def evaluate_run(run: str | os.PathLike, collection: str | os.PathLike, poses: s
             rows[record.id] = row
         if len(sheet) < sheet_rows:
             sheet += _sheet_rows(batch, prediction, faces, uvs, face_uvs, sheet_rows - len(sheet), template)
-        if progress:
-            progress(len(index))
+        events.advance("evaluate", len(index))
     out = Path(out) if out is not None else Path(run if Path(run).is_dir() else Path(run).parent) / \
         f"eval_{Path(collection).name}"
     out.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -27,9 +26,10 @@ from backend.mesh import uv_sphere
 from dataformat import load_collection
 from training.engine import (Distributed, RunLog, StateFileError, init_distributed, load_state, load_training_state,
                              save_training_state, seed_everything)
+from training.engine.stage import Events, check_resume, resolve_preset
 
 from .checkpoints import CHECKPOINT_NAME, MODEL_GROUP
-from .config import NetworkConfig, TrainConfig, resolve_preset
+from .config import PRESETS, NetworkConfig, TrainConfig
 from .data import ReconData, class_count, part_channels, prefetch, semi_supervision_mask, template_fit_iou
 from .network import ReconstructionNetwork
 from .poses import TRUTH, resolve_poses
@@ -40,6 +40,7 @@ from .templates import DEFAULT_EXTENT, SPHERE, load_templates
 DEFAULT_TEMPLATE = "car"  # the shipped generic car of training/templates
 
 LOSS_KEYS = ["total", "color", "alpha", "semi", "flat", "symmetry"]
+SHOWN_LOSSES = ("total", "color", "alpha", "semi")   # beside the progress bar
 
 
 class RunError(ValueError):
@@ -51,7 +52,9 @@ class TrainOptions:
     """What a user asks for (the CLI's flags).
 
     collection: collection folder; poses: "truth" or a pose file; out: run folder.
-    preset: "cpu" or "paper". iters / batch_size: override the preset's. resume: continue ``out``'s checkpoint.
+    preset: "cpu" or "paper"; None: the run's own on resume, else the device's (``training.engine.stage``:
+    ``paper`` on CUDA, ``cpu`` elsewhere). iters / batch_size: override the preset's. resume: continue ``out``'s
+    checkpoint.
     template: semi-supervision templates: a file, a shipped name (car, car3) or "sphere" (default: the pose
         file's templates, else car).
     limit: use only the first N records (quick trials). device: "cpu", "cuda", "cuda:N" or None (CUDA when
@@ -62,7 +65,7 @@ class TrainOptions:
     collection: str
     poses: str
     out: str
-    preset: str = "cpu"
+    preset: str | None = None
     iters: int | None = None
     batch_size: int | None = None
     resume: bool = False
@@ -87,38 +90,21 @@ class TrainResult:
     seconds: float
 
 
-@dataclass
-class Events:
-    """Callbacks for a CLI (all optional): ``prefetch_total(n)`` then ``prefetch(k)`` per decoded records;
-    ``start(first_iteration, iters)``; ``step(iteration, losses)`` after each iteration; ``message(text)``."""
-
-    prefetch_total: Callable[[int], None] | None = None
-    prefetch: Callable[[int], None] | None = None
-    start: Callable[[int, int], None] | None = None
-    step: Callable[[int, dict[str, float]], None] | None = None
-    message: Callable[[str], None] | None = None
-
-    def say(self, text: str) -> None:
-        if self.message:
-            self.message(text)
-
-
 def _resolved(spec: str) -> str:
     return spec if spec == TRUTH else str(Path(spec).resolve())
 
 
 def _check_resume(header: dict, options: TrainOptions) -> None:
-    if header.get("stage") != "recon":
-        raise RunError(f"{options.out} holds a {header.get('stage')!r} run, not a reconstruction run")
-    if Path(header["collection"]) != Path(options.collection).resolve():
-        raise RunError(f"{options.out} was trained on {header['collection']}, not {options.collection}; "
-                       f"resume with the same --collection or choose a new --out")
-    if header["poses"] != _resolved(options.poses):
-        raise RunError(f"{options.out} was trained with --poses {header['poses']}, not {options.poses}; "
-                       f"resume with the same poses or choose a new --out")
-    if options.preset != header.get("preset"):
-        raise RunError(f"{options.out} is a --preset {header.get('preset')} run, not {options.preset}; "
-                       f"resume with the same preset or choose a new --out")
+    """The stage contract's resume check: same stage, collection, poses, preset (when named), batch size and
+    limit (when given)."""
+    saved = {"stage": header.get("stage"), "collection": header.get("collection"), "poses": header.get("poses"),
+             "preset": header.get("preset"), "batch_size": (header.get("train") or {}).get("batch_size"),
+             "limit": header.get("limit")}
+    requested = {"stage": "recon", "collection": str(Path(options.collection).resolve()),
+                 "poses": _resolved(options.poses), "preset": options.preset, "batch_size": options.batch_size,
+                 "limit": options.limit}
+    asked = {k: v for k, v in requested.items() if v is not None}
+    check_resume(options.out, saved, asked, keys=asked, error=RunError)
 
 
 def _load_templates(options: TrainOptions, pose_set, template) -> tuple[np.ndarray, str]:
@@ -150,7 +136,8 @@ class _Sampler:
 
 def train_recon(options: TrainOptions, events: Events | None = None) -> TrainResult:
     """Run or continue a reconstruction run; see the module docstring. Raises ValueError subclasses with one-line
-    messages on bad input (missing collection, bad pose file, mismatched resume)."""
+    messages on bad input (missing collection, bad pose file, mismatched resume). events: the phases "load"
+    (records decoded) and "train" (iterations, with the main losses), and messages."""
     events = events or Events()
     out = Path(options.out)
     checkpoint = out / CHECKPOINT_NAME
@@ -165,27 +152,20 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
             raise RunError(str(exc)) from None
         _check_resume(header, options)
     elif options.resume:
-        events.say(f"no checkpoint in {out} yet; starting a new run")
+        events.message(f"no checkpoint in {out} yet; starting a new run")
 
     dist = init_distributed(options.device)
-    preset = resolve_preset(options.preset)
+    train_overrides = {**options.overrides, "iters": options.iters, "batch_size": options.batch_size}
+    preset_name, preset = resolve_preset(PRESETS, options.preset, dist.device, stage="reconstruction",
+                                         overrides={"train": train_overrides, "network": options.network_overrides})
     if header is not None:
+        preset_name = header["preset"]
         train_cfg = TrainConfig.from_dict(header["train"])
         if options.iters is not None and options.iters != train_cfg.iters:
             train_cfg = dataclasses.replace(train_cfg, iters=options.iters)
-        for name, asked, saved in (("--batch_size", options.batch_size, train_cfg.batch_size),
-                                   ("--limit", options.limit, header.get("limit"))):
-            if asked is not None and asked != saved:
-                raise RunError(f"{out} was trained with {name} {saved}, not {asked}; resume without it or "
-                               f"choose a new --out")
         limit = header.get("limit")
     else:
-        changes = dict(options.overrides)
-        if options.iters is not None:
-            changes["iters"] = options.iters
-        if options.batch_size is not None:
-            changes["batch_size"] = options.batch_size
-        train_cfg = dataclasses.replace(preset.train, **changes)
+        train_cfg = preset.train
         limit = options.limit
     if train_cfg.batch_size % dist.world_size:
         raise RunError(f"batch size {train_cfg.batch_size} does not split over {dist.world_size} processes")
@@ -197,18 +177,17 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
     if header is not None:
         net_cfg = NetworkConfig.from_dict(header["network"])
     else:
-        net_cfg = dataclasses.replace(preset.network, **{"n_parts": n_parts, "n_classes": class_count(collection),
-                                                         **options.network_overrides})
+        net_cfg = dataclasses.replace(preset.network, n_parts=options.network_overrides.get("n_parts", n_parts),
+                                      n_classes=options.network_overrides.get("n_classes", class_count(collection)))
     template = uv_sphere(31)
     if header is not None and "templates" in header:
         templates_np, template_source = None, header["template_source"]
     else:
         templates_np, template_source = _load_templates(options, pose_set, template)
 
-    if events.prefetch_total:
-        events.prefetch_total(len(records))
+    events.start("load", len(records))
     data = prefetch(records, pose_set, net_cfg.image_resolution, with_parts=n_parts > 0,
-                    progress=events.prefetch, workers=options.workers)
+                    progress=lambda k: events.advance("load", k), workers=options.workers)
     for reason, n in collection.report.skipped.items():  # files the collection loader could not read
         data.skipped[reason] = data.skipped.get(reason, 0) + n
         data.examples.setdefault(reason, []).extend(collection.report.examples.get(reason, [])[:1])
@@ -216,7 +195,7 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
         raise RunError(f"only {len(data)} usable images with poses (skipped: {data.skipped or 'none'}), fewer than "
                        f"the batch size {train_cfg.batch_size}; add images or lower --batch_size")
     if data.skipped:
-        events.say("skipped " + ", ".join(f"{n} {reason}" for reason, n in data.skipped.items())
+        events.message("skipped " + ", ".join(f"{n} {reason}" for reason, n in data.skipped.items())
                    + " (examples: " + "; ".join(v[0] for v in data.examples.values()) + ")")
 
     seed_everything(train_cfg.seed + dist.rank)
@@ -239,13 +218,13 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
     data.semi_mask = semi_supervision_mask(fit_iou, data.template_index, train_cfg.semi_fraction)
 
     run_header = {
-        "stage": "recon", "preset": options.preset, "collection": str(Path(options.collection).resolve()),
+        "stage": "recon", "preset": preset_name, "collection": str(Path(options.collection).resolve()),
         "poses": _resolved(options.poses), "template_source": template_source, "templates": True,
         "network": net_cfg.to_dict(), "train": train_cfg.to_dict(), "class_names": collection.class_names,
         "part_names": collection.part_names, "n_images": len(data), "skipped": data.skipped, "limit": limit,
     }
     if header is not None and header.get("n_images") != len(data):
-        events.say(f"the run was trained on {header.get('n_images')} images, now {len(data)} are usable: the batch "
+        events.message(f"the run was trained on {header.get('n_images')} images, now {len(data)} are usable: the batch "
                    f"order from here on differs from the original run's")
     model = dist.wrap(network)
     log = RunLog(out, enabled=dist.main)
@@ -262,8 +241,7 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
                                 extra_tensors={"templates": templates})
         dist.barrier()
 
-    if events.start:
-        events.start(start, train_cfg.iters)
+    events.start("train", train_cfg.iters, start)
     sums: dict[str, float] = {}
     count = 0
     last: dict[str, float] = {}
@@ -288,8 +266,7 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
             for key, value in values.items():
                 sums[key] = sums.get(key, 0.0) + value
             count += 1
-            if events.step:
-                events.step(iteration, values)
+            events.advance("train", 1, {k: values[k] for k in SHOWN_LOSSES})
             if iteration % train_cfg.log_every == 0 or iteration == train_cfg.iters:
                 last = {k: v / count for k, v in sums.items()}
                 log.log(iteration, {**last, "lr": train_cfg.learning_rate(iteration - 1),
