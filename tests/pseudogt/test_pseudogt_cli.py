@@ -8,6 +8,7 @@ import torch
 
 from backend.train import main
 from tests.recon.fixtures import make_collection
+from tests.resume_contract import assert_resume_error
 from training.pseudogt import open_pseudogt
 from training.recon.config import NetworkConfig
 from training.recon.network import ReconstructionNetwork
@@ -52,6 +53,11 @@ def test_from_truth_writes_the_folder_and_the_alias_writes_the_same(ellipsoids, 
     assert _same_folders(tmp_path / "new", tmp_path / "old")
     assert main(["pseudogt", "--from_truth", "--out", str(tmp_path / "new"), *flags]) == 0   # resumes
     assert "4 items (0 written, 4 reused)" in capsys.readouterr().out
+    # resumed with another texture size: the stage contract's one-line error, the folder as it was
+    other = [*flags[:2], "--texture_resolution", str(2 * T), *flags[4:]]
+    assert main(["pseudogt", "--from_truth", "--out", str(tmp_path / "new"), *other]) == 1
+    assert_resume_error(capsys.readouterr().err, "texture_resolution")
+    assert _same_folders(tmp_path / "new", tmp_path / "old")
 
 
 def test_from_run_and_the_alias_with_the_run_as_argument_agree(ellipsoids, untrained_pth, tmp_path, capsys):

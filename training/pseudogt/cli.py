@@ -73,26 +73,24 @@ def _run_source(args: argparse.Namespace) -> "str | None":
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from training.engine.stage import TqdmEvents
 
     run = _run_source(args)
     if run is None and args.collection is None:
         raise ValueError("--from_truth needs --collection (a synthetic collection with true meshes)")
     common = dict(batch_size=args.batch_size, limit=args.limit, fid_stats=not args.no_fid_stats, fid_progress=True)
-    bar = tqdm(unit="img", desc="pseudo-GT" if run is not None else "pseudo-GT (truth)")
-    try:
+    label = "pseudo-GT" if run is not None else "pseudo-GT (truth)"
+    with TqdmEvents(labels={"export": label}, units={"export": "img"}) as events:
         if run is not None:
             from .from_run import export_from_run
 
             summary = export_from_run(run, args.out, collection=args.collection, poses=args.poses,
                                       texture_resolution=args.texture_resolution, resume=args.resume,
-                                      device=str(device_from_args(args)), progress=bar.update, **common)
+                                      device=str(device_from_args(args)), events=events, **common)
         else:
             from .from_truth import export_from_truth
 
             summary = export_from_truth(args.collection, args.out, texture_resolution=args.texture_resolution or 128,
-                                        progress=bar.update, **common)
-    finally:
-        bar.close()
+                                        events=events, **common)
     print(summary.line())
     return 0

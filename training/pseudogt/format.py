@@ -13,9 +13,10 @@ Layout of a folder ``DIR``::
         rotation (N, 4) float32 (w, x, y, z), scale (N, 1), translation (N, 3) (third component 0),
         z0 (N, 1) (NaN where the pose has none), category (N,) int64; header: ids, image paths
     DIR/precomputed_fid_299x299.npz  optional: the real images' FID statistics (``fid_stats.py``)
+    DIR/export.json               the export's settings (``RESUME_KEYS``), written when it starts
 
-``PseudoGTWriter`` writes items atomically and can resume (existing item files are kept); ``finish`` writes the
-index and the poses file. ``open_pseudogt`` validates a folder and loads it into memory for GAN training.
+``PseudoGTWriter`` writes items atomically and can resume (existing item files are kept; the settings must match,
+``training.engine.stage.check_resume``); ``finish`` writes the index and the poses file. ``open_pseudogt`` validates a folder and loads it into memory for GAN training.
 """
 from __future__ import annotations
 
@@ -29,11 +30,17 @@ from typing import Any
 import torch
 
 from training.engine import atomic_save, atomic_write_json, load_state
+from training.engine.stage import check_resume
 
 FORMAT = "gan3d-pseudogt"
 VERSION = 1
 INDEX = "pseudogt.json"
 POSES = "poses.safetensors"
+SETTINGS = "export.json"
+
+#: What a resumed export must share with the one that wrote the folder (the index keys of the same names).
+RESUME_KEYS = ("source", "run", "collection", "poses", "texture_resolution", "mesh_resolution", "image_resolution",
+               "visibility_resolution")
 
 
 class PseudoGTError(ValueError):
@@ -72,12 +79,32 @@ def compact_items(root: Path, total: int) -> int:
 
 
 class PseudoGTWriter:
-    """Writes ``DIR/items/*.safetensors`` one by one, then the index and poses file."""
+    """Writes ``DIR/items/*.safetensors`` one by one, then the index and poses file.
 
-    def __init__(self, root: str | os.PathLike, info: dict[str, Any]) -> None:
+    info: the index's settings. resume: the folder may hold items of an earlier export, which must have been made
+    with the same settings (``RESUME_KEYS``; the stage contract's one-line error otherwise); False starts over
+    (items already there are overwritten as they are reached).
+    """
+
+    def __init__(self, root: str | os.PathLike, info: dict[str, Any], resume: bool = True) -> None:
         self.root = Path(root)
         (self.root / "items").mkdir(parents=True, exist_ok=True)
         self.info = dict(info)
+        if resume:
+            self._check_settings()
+        atomic_write_json(self.root / SETTINGS, {k: self.info.get(k) for k in RESUME_KEYS})
+
+    def _check_settings(self) -> None:
+        """Refuse to add to a folder written with other settings (its export.json, else its finished index)."""
+        for name in (SETTINGS, INDEX):
+            path = self.root / name
+            if path.is_file():
+                try:
+                    saved = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError) as exc:
+                    raise PseudoGTError(f"{path} is not readable JSON ({exc}); choose a new --out") from None
+                check_resume(self.root, saved, self.info, keys=RESUME_KEYS, error=PseudoGTError)
+                return
         self.items: list[dict[str, Any]] = []
 
     def exists(self, index: int, record_id: str | None = None) -> bool:

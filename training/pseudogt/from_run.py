@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,6 +18,7 @@ from backend.mesh import displacement_to_vertices, uv_sphere
 from dataformat import load_collection
 from training.recon.checkpoints import load_recon
 from training.recon.data import prefetch
+from training.engine.stage import Events
 from training.recon.poses import resolve_poses
 
 from .fid_stats import FID_STATS_NAME, fid_statistics
@@ -36,13 +35,15 @@ def default_texture_resolution(image_resolution: int) -> int:
 def export_from_run(run: str | os.PathLike, out: str | os.PathLike, collection: str | None = None,
                     poses: str | None = None, texture_resolution: int | None = None, batch_size: int = 16,
                     limit: int | None = None, resume: bool = False, device: str = "cpu", fid_stats: bool = True,
-                    progress: Callable[[int], None] | None = None, fid_progress: bool = False) -> ExportSummary:
+                    events: Events | None = None, fid_progress: bool = False) -> ExportSummary:
     """Write the pseudo-GT folder ``out`` from the reconstruction ``run`` (run folder or checkpoint).
 
     collection / poses: default to the run's own (needed for original .pth files). resume: keep item files
-    already written for the same record ids. fid_stats: also compute the real images' Inception statistics
-    (fid_progress: with the fid package's own progress bar).
+    already written for the same record ids by an export with the same settings. fid_stats: also compute the real
+    images' Inception statistics (fid_progress: with the fid package's own progress bar). events: the phase
+    "export" (images).
     """
+    events = events or Events()
     loaded = load_recon(run)
     collection = collection or loaded.meta.get("collection")
     poses = poses or loaded.meta.get("poses")
@@ -66,13 +67,13 @@ def export_from_run(run: str | os.PathLike, out: str | os.PathLike, collection: 
         "mesh_resolution": config.mesh_resolution, "image_resolution": image_resolution,
         "visibility_resolution": 4 * t, "class_names": sorted({r.class_name for r in records}),
         "part_names": coll.part_names if config.n_parts else None,
-    })
+    }, resume=resume)
     result = ExportSummary(out)
     usable = [r for r in records if r.id in pose_set.poses]
+    events.start("export", len(records))
     if len(usable) < len(records):
         result.skip("no_pose", len(records) - len(usable))
-        if progress:
-            progress(len(records) - len(usable))
+        events.advance("export", len(records) - len(usable))
     for start in range(0, len(usable), batch_size):
         chunk = usable[start:start + batch_size]
         todo = [(start + k, r) for k, r in enumerate(chunk) if not (resume and writer.exists(start + k, r.id))]
@@ -87,8 +88,7 @@ def export_from_run(run: str | os.PathLike, out: str | os.PathLike, collection: 
                 position = {r.id: i for i, r in todo}
                 _export_batch(network, data, [position[i] for i in data.ids], writer, template, t, device)
                 result.written += len(data)
-        if progress:
-            progress(len(chunk))
+        events.advance("export", len(chunk))
     count = compact_items(out, len(usable))
     writer.finish(count)
     if fid_stats:

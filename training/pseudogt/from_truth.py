@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from backend.mesh import displacement_to_vertices, uv_sphere
 from backend.render import Pose as RenderPose
+from training.engine.stage import Events
 
 from .fid_stats import FID_STATS_NAME, fid_statistics
 from .format import PseudoGTItem, PseudoGTWriter, compact_items
@@ -37,15 +36,17 @@ def _crop_tensors(record, image_resolution: int):
 
 def export_from_truth(collection: str | os.PathLike, out: str | os.PathLike, texture_resolution: int = 128,
                       image_resolution: int = 256, visibility_resolution: int | None = None, batch_size: int = 16,
-                      limit: int | None = None, progress: Callable[[int], None] | None = None,
+                      limit: int | None = None, events: Events | None = None,
                       impl: str = "fast", fid_stats: bool = False, fid_progress: bool = False) -> ExportSummary:
     """Write the pseudo-GT folder ``out`` for the synthetic collection folder ``collection``.
 
     Records without a true mesh or an object-frame pose, or whose files cannot be read, are skipped and counted in
-    the summary. Re-running resumes: item files already present are kept. visibility_resolution defaults to
+    the summary. Re-running resumes: item files already present are kept (the settings must match). visibility_resolution defaults to
     4 x texture_resolution (on the testbed it finds the same visible texels as the paper's 8x within 0.5%).
     fid_stats: also compute the real images' Inception statistics (fid_progress: with the fid package's bar).
+    events: the phase "export" (images).
     """
+    events = events or Events()
     from dataformat import load_collection
     from training.synth.mesh_io import read_car_obj
 
@@ -72,6 +73,7 @@ def export_from_truth(collection: str | os.PathLike, out: str | os.PathLike, tex
         "class_names": sorted({r.class_name for r in usable}), "part_names": coll.part_names,
     })
     index = 0
+    events.start("export", len(usable))
     for start in range(0, len(usable), batch_size):
         chunk = usable[start:start + batch_size]
         todo, batch = [], []
@@ -93,8 +95,7 @@ def export_from_truth(collection: str | os.PathLike, out: str | os.PathLike, tex
         if rows:
             _export_batch(rows, fit, template, writer, texture_resolution, visibility_resolution, impl)
             summary.written += len(rows)
-        if progress is not None:
-            progress(len(chunk))
+        events.advance("export", len(chunk))
     writer.finish(compact_items(writer.root, index))
     if fid_stats:
         summary.fid_stats = fid_statistics(coll, summary.root / FID_STATS_NAME, fid_progress)
