@@ -59,6 +59,7 @@ def _passes(resolution: int) -> dict:
 
 
 def main() -> dict:
+    from training.engine.stage import Events
     from training.synth import SynthConfig, synthesize
 
     results: dict = {"machine": f"{os.cpu_count()} CPUs", "samples_per_pixel": SAMPLES}
@@ -75,7 +76,7 @@ def main() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         synthesize(Path(tmp) / "set", END_TO_END_N, SynthConfig(seed=5, resolution=256, samples=SAMPLES), workers=2,
-                   progress=lambda _: finished.append(time.perf_counter()))
+                   events=Events(advance=lambda *_: finished.append(time.perf_counter())))
         wall = time.perf_counter() - start
     rate = END_TO_END_N / wall
     # Steady state: items after the first two (one per worker), i.e. without Blender start-up.

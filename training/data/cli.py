@@ -113,8 +113,7 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from training.engine.stage import TqdmEvents
     from training.synth import SynthConfig, synthesize
 
     kwargs = {}
@@ -130,20 +129,9 @@ def _run_synth(args: argparse.Namespace) -> int:
         kwargs["focal"] = (low, high)
     config = SynthConfig(seed=args.seed, camera=args.camera, resolution=args.res, samples=args.samples,
                          views_per_car=args.views_per_car, **kwargs)
-    bar: list[tqdm] = []
-
-    def on_start(todo: int, done: int) -> None:
-        if done:
-            print(f"resuming: {done} of {args.n} items already done", file=sys.stderr)
-        bar.append(tqdm(total=todo, unit="img", desc="synth"))
-
     start = time.perf_counter()
-    try:
-        result = synthesize(args.out, args.n, config, workers=args.workers,
-                            progress=lambda k: bar[0].update(k), on_start=on_start)
-    finally:
-        if bar:
-            bar[0].close()
+    with TqdmEvents(units={"synth": "img"}) as events:
+        result = synthesize(args.out, args.n, config, workers=args.workers, events=events)
     wall = time.perf_counter() - start
     print(f"rendered {result.rendered}, reused {result.reused}, failed {result.n_failed} in {wall:.1f} s; "
           f"index: {result.index}")

@@ -16,10 +16,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from dataformat.collection import write_collection
 from dataformat.record import Record
+from training.engine.stage import Events, check_resume
 
 from .car import BODY_TYPES, PART_NAMES
 from .config import SynthConfig, item_id
@@ -49,10 +49,7 @@ def _check_settings(layout: SynthLayout, config: SynthConfig) -> None:
             previous = SynthConfig.from_json(previous).to_json()
         except (TypeError, ValueError) as exc:
             raise SynthError(f"{layout.settings}: unreadable settings ({exc}); choose another --out") from exc
-        if previous != config.to_json():
-            diff = {k: (previous.get(k), v) for k, v in config.to_json().items() if previous.get(k) != v}
-            raise SynthError(f"{layout.root} holds a set made with other settings {diff} (old, new); "
-                             "use the same settings to resume or choose another --out")
+        check_resume(layout.root, previous, config.to_json(), error=SynthError)
     else:
         layout.settings.write_text(json.dumps(config.to_json(), indent=2), encoding="utf-8")
 
@@ -63,14 +60,14 @@ def pending_items(layout: SynthLayout, n: int) -> list[int]:
 
 
 def synthesize(out: str | os.PathLike, n: int, config: SynthConfig = SynthConfig(), workers: int = 1,
-               progress: Callable[[int], None] | None = None,
-               on_start: Callable[[int, int], None] | None = None) -> SynthResult:
+               events: Events | None = None) -> SynthResult:
     """Render items 0..n-1 into ``out`` (skipping finished ones) and write the collection index.
 
     workers: Blender processes rendering in parallel (each with cpu_count // workers render threads).
-    progress: called with 1 after every finished (or failed) item. on_start: called once with
-        (items to render, items already done) before rendering starts.
+    events: the phase "synth" (items; those already done count as done) advances by 1 after every finished (or
+        failed) item. A folder made with other settings is refused (``training.engine.stage.check_resume``).
     """
+    events = events or Events()
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     if workers < 1:
@@ -79,8 +76,7 @@ def synthesize(out: str | os.PathLike, n: int, config: SynthConfig = SynthConfig
     layout.make_dirs()
     _check_settings(layout, config)
     todo = pending_items(layout, n)
-    if on_start is not None:
-        on_start(len(todo), n - len(todo))
+    events.start("synth", n, n - len(todo))
     result = SynthResult(rendered=0, reused=n - len(todo))
     if todo:
         workers = min(workers, len(todo))
@@ -100,8 +96,7 @@ def synthesize(out: str | os.PathLike, n: int, config: SynthConfig = SynthConfig
                     result.n_failed += 1
                     if len(result.failed) < 20:
                         result.failed[item] = error
-                if progress is not None:
-                    progress(1)
+                events.advance("synth")
         except BrokenProcessPool as exc:
             pool.shutdown(wait=False, cancel_futures=True)
             raise SynthError(f"a Blender worker process died ({exc}); run the same command again to resume") from exc
