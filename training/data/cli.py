@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-from backend.cli import StageCommands, add_flag, dataset_argument
+from backend.cli import StageCommands, add_device_argument, add_flag, dataset_argument, device_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> StageCommands:
@@ -90,8 +90,7 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
              help="the model's input/output layout (default: recognised from the model)")
     add_flag(masks, "--no_filter", action="store_true", help="keep every instance (no §1.1 size/truncation/"
                                                              "collision filter)")
-    add_flag(masks, "--device", default="cpu", choices=("cpu", "cuda"),
-             help="onnxruntime execution provider (cuda needs onnxruntime-gpu)")
+    add_device_argument(masks)
     masks.set_defaults(run=_run_masks)
 
     sheet = data_sub.add_parser("sheet", help="write a contact sheet PNG (crop, mask, parts) of a collection")
@@ -196,10 +195,11 @@ def _run_import_upstream(args: argparse.Namespace) -> int:
 def _run_masks(args: argparse.Namespace) -> int:
     from .masks import NoInstanceError, make_masks
 
+    device = device_from_args(args).type  # CUDA runs with onnxruntime-gpu; "auto" falls back to the CPU without it
     try:
         result = make_masks(args.images, args.model, args.class_name, args.out, threshold=args.threshold,
-                            layout=args.layout, instance_filter=not args.no_filter, device=args.device,
-                            progress=print)
+                            layout=args.layout, instance_filter=not args.no_filter,
+                            device=device if args.device != "auto" else f"auto-{device}", progress=print)
     except NoInstanceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
