@@ -10,7 +10,7 @@ import time
 import bpy
 from mathutils import Vector
 
-from . import jobs, object_properties, scene_builder
+from . import jobs, object_properties, placement, scene_builder
 from .runtime import STATE, JobState
 
 TIMER_INTERVAL_BUSY = 0.05
@@ -131,6 +131,9 @@ def build_result(job: JobState, slot_index: int, mesh) -> None:
         raise RuntimeError("the backend's mesh topology changed; press Connect and generate again")
     scene = bpy.data.scenes.get(job.scene_name) or bpy.context.scene
     provenance = with_latent(slot.provenance, mesh)
+    if slot.max_width > 0:   # keep inside the ground planned for it: a wider mesh gets shorter
+        provenance = dataclasses.replace(provenance, target_length=placement.fitted_length(
+            mesh.vertices, provenance.target_length, slot.max_width))
     keep_name = slot.replace and provenance.explicit   # a seedless object keeps the name the user knows it by
     name = slot.replace if keep_name else (slot.name or object_name(provenance))
     data = scene_builder.build_data(name, mesh.vertices, mesh.texture, topology, provenance.target_length)
@@ -146,7 +149,13 @@ def build_result(job: JobState, slot_index: int, mesh) -> None:
         location = Vector(slot.location)
         if slot.snap_to_ground:
             location.z = ground_height(scene, location)
-        obj = scene_builder.create_object(name, data, scene_builder.generated_collection(scene), location, slot.yaw)
+        rotation = None
+        if slot.normal is not None and abs(slot.normal[2]) < 1.0 - 1e-12:
+            rotation = placement.orientations([slot.normal], [slot.yaw])[0]
+        obj = scene_builder.create_object(name, data, scene_builder.generated_collection(scene), location, slot.yaw,
+                                          rotation)
+        if slot.display_bounds:
+            obj.display_type = "BOUNDS"   # viewport only: renders still show the textured mesh
     object_properties.write(obj, provenance)
     job.built.append(obj.name)
 
@@ -157,7 +166,10 @@ def with_latent(provenance, mesh):
     model = next((m for m in info.models if m.name == provenance.model), None) if info is not None else None
     latent = tuple(float(v) for v in mesh.latent) if getattr(mesh, "latent", None) is not None else provenance.latent
     fingerprint = getattr(model, "fingerprint", "") or provenance.model_fingerprint
-    return dataclasses.replace(provenance, latent=latent, model_fingerprint=fingerprint)
+    out = dataclasses.replace(provenance, latent=latent, model_fingerprint=fingerprint)
+    if getattr(mesh, "paint", None) and mesh.seed is not None:   # a paint candidate: the seed it was made from
+        out = dataclasses.replace(out, seed=int(mesh.seed), paint_color=tuple(float(c) for c in mesh.paint["color"]))
+    return out
 
 
 def object_name(provenance) -> str:

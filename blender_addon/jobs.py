@@ -24,7 +24,7 @@ from . import messages
 class RequestSpec:
     """One ``generate`` request: ``count`` meshes from seeds ``seed .. seed + count − 1``, or from the rows of
     ``latents`` (count, latent_dim) float32 when given; ``class_weights`` (count, n_classes) mixes classes
-    instead of ``class_``."""
+    instead of ``class_``; ``paint_color`` (sRGB) and ``paint_tolerance`` (ΔE) ask for cars of that colour."""
 
     count: int
     seed: int
@@ -34,6 +34,8 @@ class RequestSpec:
     texture_size: int | None = None
     latents: Any = field(default=None, compare=False)
     class_weights: Any = field(default=None, compare=False)
+    paint_color: tuple | None = None
+    paint_tolerance: float | None = None
 
 
 # -- events sent from the IO thread to the main thread ------------------------------------------
@@ -209,7 +211,8 @@ class BackendWorker:
             try:
                 stream = self._client_or_none().generate_stream(
                     spec.count, spec.seed, model=spec.model, class_=spec.class_, truncation=spec.truncation,
-                    texture_size=spec.texture_size, latents=spec.latents, class_weights=spec.class_weights)
+                    texture_size=spec.texture_size, latents=spec.latents, class_weights=spec.class_weights,
+                    paint_color=spec.paint_color, paint_tolerance=spec.paint_tolerance)
             except Exception as exc:
                 self._fail(job, exc)
                 return

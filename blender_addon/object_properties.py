@@ -24,7 +24,7 @@ class Provenance:
     class_weights: a blend of classes (one weight per class; empty when the object has one class, which
     class_name / class_index then name; for a blend they name the class of largest weight);
     model_fingerprint: the served model's weights fingerprint (``info``), to tell whether a backend can
-    reproduce the latent.
+    reproduce the latent. paint_color: the measured body colour (sRGB) of a car made with a paint colour (else empty).
     """
 
     model: str
@@ -38,6 +38,7 @@ class Provenance:
     latent: tuple = ()
     class_weights: tuple = ()
     model_fingerprint: str = ""
+    paint_color: tuple = ()
 
     @property
     def explicit(self) -> bool:
@@ -47,7 +48,7 @@ class Provenance:
 
 KEYS = tuple(PREFIX + name for name in Provenance.__dataclass_fields__)
 #: Properties left off the object when empty (objects of older versions never had them).
-OPTIONAL = ("latent", "class_weights", "model_fingerprint")
+OPTIONAL = ("latent", "class_weights", "model_fingerprint", "paint_color")
 
 
 def write(target, provenance: Provenance) -> None:
@@ -86,4 +87,5 @@ def read(target) -> Provenance:
         latent=tuple(float(v) for v in get("latent", ())),
         class_weights=tuple(float(v) for v in get("class_weights", ())),
         model_fingerprint=str(get("model_fingerprint", "")),
+        paint_color=tuple(float(v) for v in get("paint_color", ())),
     )

@@ -323,6 +323,12 @@ def scatter(count: int, surface: Surface, rng: np.random.Generator, *, length_ra
     return Layout(points, yaws, normals if align else None, lengths, widths)
 
 
+def polyline_length(points: np.ndarray) -> float:
+    """Total length of a polyline (N, 3)."""
+    p = np.asarray(points, dtype=np.float64)
+    return float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())
+
+
 # -- roads -------------------------------------------------------------------------------------------------
 
 def road_frames(points, tilts) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -534,6 +540,21 @@ def blend_row(a, b, yaw_a: float, yaw_b: float, fractions, beside: float = 0.0) 
 def with_random_yaw(layout: Layout, rng: np.random.Generator) -> Layout:
     """The same positions with yaws added to uniform random turns."""
     return Layout(layout.positions, np.mod(layout.yaws + random_yaws(len(layout), rng), 2.0 * math.pi))
+
+
+def fitted_length(vertices: np.ndarray, target_length: float, max_width: float) -> float:
+    """The length to scale a mesh to so that it is ``target_length`` long but never wider (x) than ``max_width``.
+
+    Lengths are the longest horizontal side (``protocol/sizing.py``); a mesh whose x extent at that scale would
+    exceed ``max_width`` (an untrained blob, a van on a car-sized footprint) is scaled down until it fits.
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    extent = v.max(axis=0) - v.min(axis=0)
+    longest = max(float(extent[0]), float(extent[1]))
+    if longest <= 0 or max_width <= 0:
+        return float(target_length)
+    width = float(extent[0]) * target_length / longest
+    return float(target_length) if width <= max_width else float(target_length) * max_width / width
 
 
 def normalisation(vertices: np.ndarray, target_length: float) -> tuple[float, np.ndarray]:

@@ -32,6 +32,10 @@ class GAN3D_AddonPreferences(bpy.types.AddonPreferences):
     backend_directory: bpy.props.StringProperty(
         name="Backend folder", default="", subtype="DIR_PATH",
         description="Folder the backend command runs in (the gan3d checkout)")
+    bounds_threshold: bpy.props.IntProperty(
+        name="Bounds above", default=200, min=0, soft_max=5000,
+        description="When the scene would hold more generated objects than this, new ones display as bounding "
+                    "boxes in the viewport (renders are unaffected)")
     keys_directory: bpy.props.StringProperty(
         name="CURVE keys", default="", subtype="DIR_PATH",
         description="Optional: folder with server.key and client.key_secret for a remote backend using CurveZMQ")
@@ -41,6 +45,7 @@ class GAN3D_AddonPreferences(bpy.types.AddonPreferences):
         layout.prop(self, "server_address")
         layout.prop(self, "timeout")
         layout.prop(self, "keys_directory")
+        layout.prop(self, "bounds_threshold")
         box = layout.box()
         box.label(text="Local backend")
         box.prop(self, "backend_command")

@@ -97,17 +97,83 @@ class GAN3D_SceneSettings(bpy.types.PropertyGroup):
                ("GRID", "Grid", "In a square grid centred on the 3D cursor"),
                ("SCATTER", "Scatter on Surface", "Randomly on the upward faces of the active mesh object, "
                                                  "keeping the spacing"),
-               ("CURVE", "Along Curve", "Along the active curve object, facing along it")])
+               ("CURVE", "Along Curve", "In the lanes of a road along the active curve object, facing along "
+                                        "their lanes"),
+               ("CAMERA", "Camera View", "Randomly on the upward faces of the active mesh object, only inside "
+                                         "the active camera's view; textures sized by distance")])
     spacing: bpy.props.FloatProperty(name="Spacing", default=1.5, min=0.0, soft_max=20.0, unit="LENGTH",
                                      description="Free space between neighbouring objects")
     random_yaw: bpy.props.BoolProperty(name="Random Yaw", default=False,
-                                       description="Turn every object by a random angle about Z "
-                                                   "(not for Along Curve, where objects follow the curve)")
+                                       description="Turn every object by a random angle about Z within the yaw "
+                                                   "range (not for Along Curve, where objects follow their lanes)")
+    yaw_min: bpy.props.FloatProperty(name="Yaw Min", default=0.0, subtype="ANGLE", min=-2 * 3.141593,
+                                     max=2 * 3.141593, description="Smallest random turn about Z")
+    yaw_max: bpy.props.FloatProperty(name="Yaw Max", default=2 * 3.141592653589793, subtype="ANGLE",
+                                     min=-2 * 3.141593, max=2 * 3.141593, description="Largest random turn about Z")
+    use_length_range: bpy.props.BoolProperty(
+        name="Length Range", default=False,
+        description="Each object's length uniform between Length and Max Length instead of Length alone")
     target_length: bpy.props.FloatProperty(name="Length", default=4.5, min=0.01, soft_max=50.0, unit="LENGTH",
                                            description="Real-world size: the longest horizontal side of each "
                                                        "object (about 4.5 m for a car)")
     snap_to_ground: bpy.props.BoolProperty(name="Snap to Ground", default=True,
                                            description="Drop each object onto the surface below it")
+    length_max: bpy.props.FloatProperty(name="Max Length", default=5.2, min=0.01, soft_max=50.0, unit="LENGTH",
+                                        description="With Length Range: each object's length is uniform between "
+                                                    "Length and this")
+    width_ratio: bpy.props.FloatProperty(
+        name="Width", default=0.5, min=0.1, max=1.0, subtype="FACTOR",
+        description="Ground each object reserves across, as a fraction of its length (cars: 0.5; 1 holds any "
+                    "shape); a wider mesh is scaled down to fit")
+    count_mode: bpy.props.EnumProperty(
+        name="Amount", default="COUNT",
+        items=[("COUNT", "Count", "Exactly Count objects"),
+               ("DENSITY", "Density", "Objects per 100 m² of the surface (or road), weighted by the density mask")])
+    density: bpy.props.FloatProperty(name="Per 100 m²", default=1.0, min=0.001, soft_max=10.0,
+                                     description="Objects per 100 m² where the density mask is 1")
+    density_mask: bpy.props.EnumProperty(
+        name="Density Mask", default="NONE",
+        items=[("NONE", "No Mask", "Even density everywhere"),
+               ("VERTEX_GROUP", "Vertex Group", "The surface's vertex group weights (weight paint): 0 = no object"),
+               ("IMAGE", "Image", "An image read through the surface's UV map (its brightness): black = no object")])
+    density_group: bpy.props.StringProperty(name="Vertex Group", default="",
+                                            description="Vertex group of the surface that scales the density")
+    density_image: bpy.props.PointerProperty(name="Image", type=bpy.types.Image,
+                                             description="Image whose brightness, through the UV map, scales the "
+                                                         "density")
+    avoid_collection: bpy.props.PointerProperty(
+        name="Avoid", type=bpy.types.Collection,
+        description="Keep every object's footprint out of the bounding boxes of this collection's objects")
+    avoid_generated: bpy.props.BoolProperty(
+        name="Avoid Generated", default=True,
+        description="Also keep out of the generated cars already in the scene")
+    align_to_surface: bpy.props.BoolProperty(
+        name="Align to Surface", default=False,
+        description="Tilt each object to the face under it (its heading kept), bottom centre on the surface")
+    max_slope: bpy.props.FloatProperty(name="Max Slope", default=0.7853981633974483, min=0.0, max=1.5533,
+                                       subtype="ANGLE", description="No object where the surface is steeper")
+    lanes: bpy.props.IntProperty(name="Lanes", default=1, min=1, max=16,
+                                 description="Lanes of the road (on each side with Both Sides)")
+    lane_width: bpy.props.FloatProperty(name="Lane Width", default=3.5, min=0.5, soft_max=10.0, unit="LENGTH",
+                                        description="Width of one lane")
+    both_sides: bpy.props.BoolProperty(name="Both Sides", default=False,
+                                       description="Lanes on both sides of the curve (else centred on it)")
+    lane_directions: bpy.props.StringProperty(
+        name="Directions", default="",
+        description="One > (with the curve) or < (against it) per lane, left to right; empty: with the curve, or "
+                    "with Both Sides the left side against it")
+    spacing_jitter: bpy.props.FloatProperty(name="Jitter", default=0.0, min=0.0, soft_max=20.0, unit="LENGTH",
+                                            description="Random extra space (0 to this) between neighbours in a lane")
+    use_paint: bpy.props.BoolProperty(name="Paint", default=False,
+                                      description="Only cars whose body colour is within the tolerance of Colour")
+    paint_color: bpy.props.FloatVectorProperty(name="Colour", subtype="COLOR_GAMMA", size=3, min=0.0, max=1.0,
+                                               default=(0.7, 0.05, 0.05), description="Wanted body colour")
+    paint_tolerance: bpy.props.FloatProperty(name="Tolerance", default=20.0, min=0.5, max=150.0,
+                                             description="How far (ΔE, CIE76) a body colour may be from Colour")
+    camera_near_texture: bpy.props.IntProperty(name="Near Texture", default=512, min=32, max=2048,
+                                               description="Texture size of the nearest cars (Camera View)")
+    camera_far_texture: bpy.props.IntProperty(name="Far Texture", default=128, min=32, max=2048,
+                                              description="Texture size of the farthest cars (Camera View)")
     regenerate_mode: bpy.props.EnumProperty(
         name="Regenerate", default="NEW_SEED",
         items=[("NEW_SEED", "New Seed", "New random seeds, same class"),
@@ -125,11 +191,18 @@ class GAN3D_SceneSettings(bpy.types.PropertyGroup):
         description="Also rebuild the two selected cars at the ends of the blend (in a row beside them), so the "
                     "row runs from one to the other")
 
+    def length_range(self) -> tuple[float, float]:
+        """(min, max) metres of the objects' lengths."""
+        return (self.target_length, self.length_max) if self.use_length_range else (self.target_length,) * 2
+
+    def yaw_range(self):
+        """(min, max) radians of the random turn, or None without Random Yaw."""
+        return (self.yaw_min, self.yaw_max) if self.random_yaw else None
+
     def pitch(self) -> float:
-        """Distance between neighbouring origins (m) for the current settings."""
-        if self.placement == "CURVE":
-            return self.target_length + self.spacing
-        return placement.footprint_diameter(self.target_length, self.random_yaw) + self.spacing
+        """Distance between neighbouring origins (m) for rows and grids (the longest length)."""
+        longest = self.length_range()[1]
+        return placement.footprint_diameter(longest, self.random_yaw) + self.spacing
 
 
 CLASSES = (GAN3D_SceneSettings,)

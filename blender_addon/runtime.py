@@ -31,6 +31,9 @@ class Slot:
     snap_to_ground: bool = False
     replace: str = ""
     name: str = ""
+    normal: tuple | None = None      # up axis of an object tilted to the surface or road (None: upright)
+    max_width: float = 0.0           # metres of ground it may use across (a wider mesh is scaled down; 0: no limit)
+    display_bounds: bool = False     # show it as its bounding box in the viewport (renders unaffected)
 
 
 @dataclass

@@ -136,11 +136,16 @@ def build_data(name: str, vertices: np.ndarray, texture: np.ndarray, topology: T
 
 
 def create_object(name: str, mesh: bpy.types.Mesh, collection: bpy.types.Collection,
-                  location, yaw: float) -> bpy.types.Object:
-    """A new object for ``mesh`` at ``location`` (3,) turned by ``yaw`` radians about z, linked to ``collection``."""
+                  location, yaw: float, rotation=None) -> bpy.types.Object:
+    """A new object for ``mesh`` at ``location`` (3,) turned by ``yaw`` radians about z, or by ``rotation`` (3, 3)
+    (columns: the object's axes in the world) when given, linked to ``collection``."""
     obj = bpy.data.objects.new(name, mesh)
     obj.location = tuple(float(c) for c in location)
-    obj.rotation_euler = (0.0, 0.0, float(yaw))
+    if rotation is None:
+        obj.rotation_euler = (0.0, 0.0, float(yaw))
+    else:
+        from mathutils import Matrix
+        obj.rotation_euler = Matrix([tuple(float(v) for v in row) for row in rotation]).to_euler()
     collection.objects.link(obj)
     return obj
 

@@ -16,6 +16,75 @@ def _draw_progress(layout, job) -> None:
         layout.label(text=f"Building {text}", icon="SORTTIME")
 
 
+def _draw_placement(layout, settings, context) -> None:
+    """Placement, variety, population options (only those that apply to the chosen placement)."""
+    mode = settings.placement
+    populate = mode in ("SCATTER", "CURVE", "CAMERA")
+    col = layout.column(align=True)
+    col.prop(settings, "placement", text="")
+    if populate:
+        col.row(align=True).prop(settings, "count_mode", expand=True)
+        if settings.count_mode == "DENSITY":
+            col.prop(settings, "density")
+    col.prop(settings, "spacing")
+    row = col.row(align=True)
+    row.prop(settings, "target_length", text="Length" if not settings.use_length_range else "Min")
+    row.prop(settings, "use_length_range", text="", icon="ARROW_LEFTRIGHT")
+    if settings.use_length_range:
+        col.prop(settings, "length_max")
+    if populate:
+        col.prop(settings, "width_ratio")
+    row = col.row(align=True)
+    row.prop(settings, "random_yaw", toggle=True)
+    row.prop(settings, "snap_to_ground", toggle=True)
+    if settings.random_yaw and mode != "CURVE":
+        row = col.row(align=True)
+        row.prop(settings, "yaw_min", text="Yaw")
+        row.prop(settings, "yaw_max", text="")
+    if mode in ("SCATTER", "CAMERA"):
+        box = layout.box()
+        row = box.row(align=True)
+        row.prop(settings, "align_to_surface", toggle=True)
+        row.prop(settings, "max_slope")
+        box.prop(settings, "density_mask")
+        if settings.density_mask == "VERTEX_GROUP":
+            active = context.active_object
+            if active is not None and active.type == "MESH":
+                box.prop_search(settings, "density_group", active, "vertex_groups")
+            else:
+                box.prop(settings, "density_group")
+        elif settings.density_mask == "IMAGE":
+            box.template_ID(settings, "density_image", open="image.open")
+    if mode == "CURVE":
+        box = layout.box()
+        row = box.row(align=True)
+        row.prop(settings, "lanes")
+        row.prop(settings, "lane_width", text="Width")
+        row = box.row(align=True)
+        row.prop(settings, "both_sides", toggle=True)
+        row.prop(settings, "spacing_jitter")
+        box.prop(settings, "lane_directions")
+    if mode == "CAMERA":
+        row = layout.row(align=True)
+        row.prop(settings, "camera_near_texture", text="Near")
+        row.prop(settings, "camera_far_texture", text="Far")
+    if populate:
+        box = layout.box()
+        box.prop(settings, "avoid_collection")
+        box.prop(settings, "avoid_generated")
+        target = "curve" if mode == "CURVE" else "mesh"
+        active = context.active_object
+        ok = active is not None and active.type == target.upper()
+        box.label(text=f"On: {active.name}" if ok else f"Select the {target} object first",
+                  icon="CHECKMARK" if ok else "INFO")
+    row = layout.row(align=True)
+    row.prop(settings, "use_paint", toggle=True)
+    sub = row.row(align=True)
+    sub.active = settings.use_paint
+    sub.prop(settings, "paint_color", text="")
+    sub.prop(settings, "paint_tolerance", text="ΔE")
+
+
 class GAN3D_PT_generate(bpy.types.Panel):
     bl_label = "Generate 3D Car"
     bl_idname = "GAN3D_PT_generate"
@@ -46,19 +115,7 @@ class GAN3D_PT_generate(bpy.types.Panel):
         col.prop(settings, "truncation")
         col.prop(settings, "texture_size")
 
-        col = layout.column(align=True)
-        col.prop(settings, "placement", text="")
-        col.prop(settings, "spacing")
-        col.prop(settings, "target_length")
-        row = col.row(align=True)
-        row.prop(settings, "random_yaw", toggle=True)
-        row.prop(settings, "snap_to_ground", toggle=True)
-        if settings.placement in ("SCATTER", "CURVE"):
-            target = "mesh" if settings.placement == "SCATTER" else "curve"
-            active = context.active_object
-            ok = active is not None and active.type == target.upper()
-            col.label(text=f"On: {active.name}" if ok else f"Select the {target} object first",
-                      icon="CHECKMARK" if ok else "INFO")
+        _draw_placement(layout, settings, context)
 
         running = runtime.running_jobs()
         if running:

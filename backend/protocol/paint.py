@@ -21,7 +21,7 @@ from .constants import MAX_PAINT_TOLERANCE, MAX_PAINT_TRIES, MIN_PAINT_TOLERANCE
 
 #: Candidates tried per round for each mesh; the nearest within the tolerance in the first round that has one wins.
 PAINT_BLOCK = 8
-_MASK_52 = (1 << 52) - 1
+_MASK_31 = (1 << 31) - 1   # seeds fit a 32-bit signed integer (Blender properties)
 
 
 class PaintError(ValueError):
@@ -30,13 +30,13 @@ class PaintError(ValueError):
 
 def candidate_seed(seed: int, i: int) -> int:
     """The seed of candidate ``i`` for a mesh whose own seed is ``seed`` (candidate 0 is the seed itself; the others
-    are a SplitMix64 hash of both, below 2⁵²)."""
+    are a SplitMix64 hash of both, below 2³¹ so that any client can store them)."""
     if i == 0:
         return int(seed)
     z = (int(seed) * 0x9E3779B97F4A7C15 + int(i) * 0xBF58476D1CE4E5B9 + 0x94D049BB133111EB) & ((1 << 64) - 1)
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & ((1 << 64) - 1)
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & ((1 << 64) - 1)
-    return (z ^ (z >> 31)) & _MASK_52
+    return (z ^ (z >> 31)) & _MASK_31
 
 
 def check_paint(color, tolerance, tries) -> tuple[tuple[float, float, float], float, int]:

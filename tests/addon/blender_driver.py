@@ -275,6 +275,7 @@ def placement_modes():
     plane = bpy.context.active_object
     s = scene.gan3d
     s.count, s.placement, s.random_yaw, s.spacing, s.seed = 4, "SCATTER", False, 1.0, 77
+    s.width_ratio = 1.0   # the untrained model's blobs are as wide as long
     names_before = {o.name for o in generated_objects()}
     bpy.ops.gan3d.generate()
     wait()
@@ -292,7 +293,7 @@ def placement_modes():
     bpy.ops.object.select_all(action="DESELECT")
     road.select_set(True)
     bpy.context.view_layer.objects.active = road
-    s.count, s.placement, s.snap_to_ground = 3, "CURVE", False
+    s.count, s.placement, s.snap_to_ground, s.width_ratio = 3, "CURVE", False, 0.5   # lanes of 3.5 m
     names_before = {o.name for o in generated_objects()}
     bpy.ops.gan3d.generate()
     wait()

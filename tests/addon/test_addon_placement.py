@@ -157,7 +157,8 @@ def test_object_properties_round_trip_and_missing_keys():
     assert object_properties.read(store) == prov
     latent = tuple(float(np.float32(v)) for v in np.linspace(-1, 1, 64))
     full = object_properties.Provenance("small", "car", 0, -1, 0.7, 4.5, 128, latent=latent,
-                                        class_weights=(0.25, 0.75), model_fingerprint="0123456789abcdef")
+                                        class_weights=(0.25, 0.75), model_fingerprint="0123456789abcdef",
+                                        paint_color=(0.5, 0.25, 0.125))
     object_properties.write(store, full)
     assert set(store) == set(object_properties.KEYS) and store["gan3d_latent"] == list(latent)
     assert object_properties.read(store) == full and object_properties.read(store).explicit
