@@ -12,7 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from backend.cli import StageCommands, add_device_argument, add_flag, dataset_argument
+from backend.cli import StageCommands, add_device_argument, add_flag, dataset_argument, device_from_args
+from training.engine.stage import add_preset_flag
+from training.pipeline.stages import PRESETS
 
 
 def register(sub: argparse._SubParsersAction) -> StageCommands:
@@ -22,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     add_flag(run, "--collection", required=True, type=dataset_argument,
              help="training collection: a folder or a name under datasets/ (masks; parts optional)")
     add_flag(run, "--out", required=True, help="run folder (keep it outside the checkout)")
-    add_flag(run, "--preset", default="cpu", choices=("cpu", "paper"))
+    add_preset_flag(run, PRESETS, "every stage's preset; a resumed run keeps the one it started with")
     parts = run.add_mutually_exclusive_group()
     add_flag(parts, "--parts", dest="parts", action="store_true", default=None,
              help="resolve poses with part maps (default when the collection has them)")
@@ -57,7 +59,8 @@ def _run(args: argparse.Namespace) -> int:
         recon_iters=args.recon_iters, gan_steps=args.gan_steps, gan_minutes=args.gan_minutes,
         from_truth=args.from_truth, device=args.device, pose_workers=max(1, args.pose_workers),
         gan_augment=args.gan_augment)
-    outcomes = run_pipeline(options, on_event=lambda m: print(m, file=sys.stderr, flush=True))
+    outcomes = run_pipeline(options, on_event=lambda m: print(m, file=sys.stderr, flush=True),
+                            device=device_from_args(args))
     report = write_report(options.out)
     width = max(len(a) for a, _ in summary_rows(options.out) or [("", "")])
     for figure, value in summary_rows(options.out):

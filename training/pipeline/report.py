@@ -24,8 +24,11 @@ def summary_rows(out: Path) -> list[tuple[str, str]]:
     """(figure, value) rows from the stage outputs present in ``out``."""
     rows: list[tuple[str, str]] = []
     state = _load(out / "pipeline.json")
+    if "preset" in state:
+        rows.append(("preset", str(state["preset"])))
     for name, info in state.items():
-        rows.append((f"{name}: status, time", f"{info.get('status')}, {info.get('seconds', 0) / 60:.1f} min"))
+        if isinstance(info, dict):   # a stage's outcome
+            rows.append((f"{name}: status, time", f"{info.get('status')}, {info.get('seconds', 0) / 60:.1f} min"))
     poses = _load(out / "pose_eval.json")
     for key in ("recall", "median_deg", "mean_deg", "flip_rate"):
         if key in poses:

@@ -3,6 +3,10 @@
 A stage is done when its command exited 0 (recorded in ``RUN/pipeline.json``) and its output exists; a re-run skips
 done stages and re-runs the others with ``--resume``, so an interrupted pipeline continues where it stopped.
 Stages run as child processes: each keeps its own tqdm bar, its own one-line errors and its own memory.
+
+Every stage with presets (poses, recon, gan) gets the pipeline's ``--preset``: the one asked for, else the one the
+run started with (``pipeline.json``), else the device's (the stage contract's rule: ``paper`` on CUDA, ``cpu``
+elsewhere; ``pipeline_preset``).
 """
 from __future__ import annotations
 
@@ -15,15 +19,23 @@ from pathlib import Path
 from typing import Callable
 
 from training.engine import atomic_write_json
+from training.engine.stage import default_preset
+from training.gan.config import PRESETS as GAN_PRESETS
+from training.poses.config import PRESETS as POSE_PRESETS
+from training.recon.config import PRESETS as RECON_PRESETS
+
+#: The presets every stage of the pipeline has (the ``--preset`` choices).
+PRESETS = [name for name in RECON_PRESETS if name in POSE_PRESETS and name in GAN_PRESETS]
 
 
 @dataclass
 class PipelineOptions:
-    """What the user asked for. ``parts``: None = use part maps when the collection has them."""
+    """What the user asked for. ``parts``: None = use part maps when the collection has them. ``preset``: None =
+    ``pipeline_preset``'s choice. ``device``: the stages' ``--device`` (None: their default, CUDA when present)."""
 
     collection: Path
     out: Path
-    preset: str = "cpu"
+    preset: str | None = None
     parts: bool | None = None
     fid_collection: Path | None = None
     fid_samples: int = 500
@@ -55,23 +67,32 @@ class StageOutcome:
     returncode: int = 0
 
 
+def pipeline_preset(options: PipelineOptions, state: dict | None = None, device=None) -> str:
+    """The preset passed down to every stage: ``options.preset``, else the one recorded in ``state`` (the run's
+    pipeline.json), else the default of ``device`` (a torch.device or a device string; default
+    ``options.device``): ``paper`` on CUDA, ``cpu`` elsewhere."""
+    return (options.preset or (state or {}).get("preset")
+            or default_preset(device if device is not None else options.device))
+
+
 def plan(options: PipelineOptions) -> list[Stage]:
     """The stage list for ``options`` (paths inside the run folder)."""
     out, coll = options.out, str(options.collection)
+    preset = pipeline_preset(options)
     device = ["--device", options.device] if options.device else []
     poses = out / "poses.safetensors"
     stages: list[Stage] = []
     features = "auto" if options.parts is None else ("parts" if options.parts else "appearance")
     if not options.from_truth:
         stages.append(Stage("poses", ["poses", "run", "--collection", coll, "--out", str(poses), "--preset",
-                                      options.preset, "--features", features, "--resume",
+                                      preset, "--features", features, "--resume",
                                       *(["--workers", str(options.pose_workers)] if options.pose_workers > 1
                                         else [])], poses))
         stages.append(Stage("pose_eval", ["poses", "eval", str(poses), "--collection", coll, "--json"],
                             out / "pose_eval.json", out / "pose_eval.json"))
         recon_iters = ["--iters", str(options.recon_iters)] if options.recon_iters else []
         stages.append(Stage("recon", ["recon", "train", "--collection", coll, "--poses", str(poses), "--out",
-                                      str(out / "recon"), "--preset", options.preset, "--resume", *recon_iters,
+                                      str(out / "recon"), "--preset", preset, "--resume", *recon_iters,
                                       *device], out / "recon"))
         stages.append(Stage("pseudogt", ["pseudogt", "--from_run", str(out / "recon"), "--out", str(out / "pseudogt"),
                                          "--resume", "--no_fid_stats", *device], out / "pseudogt" / "pseudogt.json"))
@@ -80,7 +101,7 @@ def plan(options: PipelineOptions) -> list[Stage]:
                                          str(out / "pseudogt"), "--resume", "--no_fid_stats"],
                             out / "pseudogt" / "pseudogt.json"))
     gan = ["gan", "train", "--pseudogt", str(out / "pseudogt"), "--out", str(out / "gan"), "--preset",
-           options.preset, "--resume", *device]
+           preset, "--resume", *device]
     if options.gan_steps:
         gan += ["--steps", str(options.gan_steps)]
     if options.gan_minutes:
@@ -105,11 +126,15 @@ def _command(stage: Stage) -> list[str]:
     return [sys.executable, "-m", "backend.train", *stage.argv]
 
 
-def run_pipeline(options: PipelineOptions, on_event: Callable[[str], None] = lambda m: None) -> list[StageOutcome]:
-    """Run every stage not yet done; stop at the first failure. Returns one outcome per stage."""
+def run_pipeline(options: PipelineOptions, on_event: Callable[[str], None] = lambda m: None,
+                 device=None) -> list[StageOutcome]:
+    """Run every stage not yet done, all with one preset (``pipeline_preset`` of ``device``, the torch.device the
+    stages run on; recorded in pipeline.json); stop at the first failure. Returns one outcome per stage."""
     options.out.mkdir(parents=True, exist_ok=True)
     state_path = options.out / "pipeline.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    options.preset = state["preset"] = pipeline_preset(options, state, device)
+    on_event(f"preset {options.preset}")
     outcomes = []
     for stage in plan(options):
         if stage.done(state):

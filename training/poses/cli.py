@@ -83,19 +83,27 @@ def _templates_name(args, meta: dict | None = None) -> str:
     return (meta or {}).get("templates", "car")
 
 
+def _config(args: argparse.Namespace, device=None):
+    """The run's preset name and PoseConfig: the preset (``paper`` on a CUDA ``device``, default this machine's,
+    else ``cpu``) with the flags given merged in and checked (``training.engine.stage.resolve_preset``)."""
+    from training.engine.stage import resolve_preset
+    from training.poses.config import steps_overrides
+
+    overrides = {"features": args.features, "batch_images": args.batch or None, **steps_overrides(args.steps or None),
+                 **{name: getattr(args, name) for name in OVERRIDE_FLAGS}}
+    return resolve_preset(PRESETS, args.preset, device, overrides, stage="pose")
+
+
 def _run(args: argparse.Namespace) -> int:
     from dataformat import load_collection
-    from training.engine.stage import TqdmEvents, resolve_preset
-    from training.poses.config import steps_overrides
+    from training.engine.stage import TqdmEvents
     from training.poses.run import estimate_poses
     from training.templates import load_templates
 
     import torch
 
     torch.set_num_threads(max(1, args.threads))
-    overrides = {"features": args.features, "batch_images": args.batch or None, **steps_overrides(args.steps or None),
-                 **{name: getattr(args, name) for name in OVERRIDE_FLAGS}}
-    preset, config = resolve_preset(PRESETS, args.preset, overrides=overrides, stage="pose")
+    preset, config = _config(args)
     templates = load_templates(_templates_name(args))
     collection = load_collection(args.collection, check="header")
     if args.limit is not None:

@@ -26,7 +26,7 @@ from backend.mesh import uv_sphere
 from dataformat import load_collection
 from training.engine import (Distributed, RunLog, StateFileError, init_distributed, load_state, load_training_state,
                              save_training_state, seed_everything)
-from training.engine.stage import Events, check_resume, resolve_preset
+from training.engine.stage import Events, ResolvedPreset, check_resume, resolve_preset
 
 from .checkpoints import CHECKPOINT_NAME, MODEL_GROUP
 from .config import PRESETS, NetworkConfig, TrainConfig
@@ -116,6 +116,14 @@ def _load_templates(options: TrainOptions, pose_set, template) -> tuple[np.ndarr
     return load_templates(name, template), source
 
 
+def run_preset(options: TrainOptions, device) -> ResolvedPreset:
+    """The preset a new run of ``options`` trains on ``device``: ``options.preset`` (None: ``paper`` on CUDA, else
+    ``cpu``) with its iters, batch size and overrides merged in and checked (``training.engine.stage``)."""
+    train = {**options.overrides, "iters": options.iters, "batch_size": options.batch_size}
+    return resolve_preset(PRESETS, options.preset, device, {"train": train, "network": options.network_overrides},
+                          stage="reconstruction")
+
+
 class _Sampler:
     """Deterministic batches: epoch e is a permutation drawn from (seed, e); iteration i takes slice i mod E."""
 
@@ -155,9 +163,7 @@ def train_recon(options: TrainOptions, events: Events | None = None) -> TrainRes
         events.message(f"no checkpoint in {out} yet; starting a new run")
 
     dist = init_distributed(options.device)
-    train_overrides = {**options.overrides, "iters": options.iters, "batch_size": options.batch_size}
-    preset_name, preset = resolve_preset(PRESETS, options.preset, dist.device, stage="reconstruction",
-                                         overrides={"train": train_overrides, "network": options.network_overrides})
+    preset_name, preset = run_preset(options, dist.device)
     if header is not None:
         preset_name = header["preset"]
         train_cfg = TrainConfig.from_dict(header["train"])
