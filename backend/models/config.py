@@ -5,12 +5,10 @@ project's checkpoints (``to_dict``/``from_dict``) and inferred from the ``args``
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
 
-from backend.config_dict import config_from_dict
+from backend.config_dict import StoredConfig
 
 #: Channel counts of the paper's generator before the width multiplier (§3.1 layer table).
 TRUNK_CHANNELS = 512          # fc, blk1
@@ -21,7 +19,7 @@ MAX_EXTRA_TEXTURE_BLOCKS = 3  # blk3a, blk3b, blk3c
 
 
 @dataclass(frozen=True)
-class GeneratorConfig:
+class GeneratorConfig(StoredConfig, name="generator config"):
     """Architecture of a :class:`~backend.models.generator.Generator`.
 
     texture_resolution: side T of the square texture (power of two, >= 4 * mesh_resolution;
@@ -84,15 +82,6 @@ class GeneratorConfig:
     def channels(self, paper_channels: int) -> int:
         """The paper's channel count scaled by ``width`` (at least 1)."""
         return max(1, int(round(paper_channels * self.width)))
-
-    # ---- serialisation ------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GeneratorConfig":
-        """Build from ``to_dict`` output; unknown keys are an error (they mean a newer format)."""
-        return config_from_dict(cls, data, "generator config")
 
 
 PRESETS: dict[str, GeneratorConfig] = {

@@ -8,11 +8,9 @@ laptop-class CPU. Which preset runs and how overrides reach it is the stage cont
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
-from backend.config_dict import config_from_dict
+from backend.config_dict import StoredConfig
 
 #: Channel counts of the paper's network before the width multiplier (§3.3 layer table).
 ENCODER_CHANNELS = (64, 128, 256, 512, 64)   # conv1e .. conv5e
@@ -26,7 +24,7 @@ TEXTURE_RESOLUTIONS = (64, 128, 256)          # as the original (--texture_resol
 
 
 @dataclass(frozen=True)
-class NetworkConfig:
+class NetworkConfig(StoredConfig, name="network config"):
     """Architecture of a :class:`~training.recon.network.ReconstructionNetwork`.
 
     image_resolution: side of the square RGBA input (paper 256; a multiple of 32).
@@ -72,16 +70,9 @@ class NetworkConfig:
         """The paper's channel count scaled by ``width`` (at least 1)."""
         return max(1, int(round(paper_channels * self.width)))
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "NetworkConfig":
-        return config_from_dict(cls, data, "network config")
-
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(StoredConfig, name="training config"):
     """Optimisation of the reconstruction stage (§4.3 defaults unless noted).
 
     iters: total iterations; the learning rate halves every quarter of them.
@@ -142,13 +133,6 @@ class TrainConfig:
     def flat_warmup(self, iteration: int) -> float:
         """The flat regulariser's warm-up factor at ``iteration``: 10, 9.9, ... down to 1."""
         return max(1.0, self.flat_warmup_start - self.flat_warmup_step * iteration)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        return config_from_dict(cls, data, "training config")
 
 
 @dataclass(frozen=True)
