@@ -56,7 +56,7 @@ def unregister():
         bpy.utils.unregister_class(_registered.pop())
 
 
-def process_events(time_budget: float = 0.05) -> int:
+def process_events(time_budget: float = 0.035) -> int:
     """Apply results that arrived from the backend (what the timer does); see :func:`applier.process_events`."""
     from . import applier
     return applier.process_events(time_budget)

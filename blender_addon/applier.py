@@ -13,15 +13,21 @@ from mathutils import Vector
 from . import jobs, object_properties, placement, scene_builder
 from .runtime import STATE, JobState
 
-TIMER_INTERVAL_BUSY = 0.05
+TIMER_INTERVAL_BUSY = 0.02
 TIMER_INTERVAL_IDLE = 0.5
 
 
-def process_events(time_budget: float = 0.05) -> int:
+#: Budget of one timer call (s): the timer fires every TIMER_INTERVAL_BUSY s and must not block Blender for longer.
+TIMER_BUDGET = 0.035
+_cost = {"event": 0.004}    # running estimate of one event's cost (s), to stop before the budget is spent
+
+
+def process_events(time_budget: float = TIMER_BUDGET) -> int:
     """Apply what the IO thread delivered, for up to about ``time_budget`` seconds (at least one event).
 
-    Returns the number of events handled. Never raises for backend problems: they end up in the job's or the
-    connection's ``message`` / ``error``.
+    An event is only started when the running estimate of its cost still fits the budget, so a call ends within
+    about ``time_budget`` (plus one event when a single one is slower than the estimate). Returns the number of events
+    handled. Never raises for backend problems: they end up in the job's or the connection's ``message`` / ``error``.
     """
     worker = STATE.worker
     if worker is None:
@@ -29,13 +35,16 @@ def process_events(time_budget: float = 0.05) -> int:
     start = time.perf_counter()
     handled = 0
     while True:
+        now = time.perf_counter()
+        if handled and now - start + _cost["event"] > time_budget:
+            break
         events = worker.events(limit=1)
         if not events:
             break
         _handle(events[0])
+        spent = time.perf_counter() - now
+        _cost["event"] = 0.8 * _cost["event"] + 0.2 * spent if spent < 1.0 else _cost["event"]
         handled += 1
-        if time.perf_counter() - start > time_budget:
-            break
     if handled:
         _redraw()
     return handled
