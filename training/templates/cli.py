@@ -28,8 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> StageCommands:
 def _run_remesh(args: argparse.Namespace) -> int:
     import sys
 
-    from tqdm import tqdm
-
+    from training.engine.stage import TqdmEvents
     from training.templates import RemeshConfig, remesh_files, save_templates
     from training.templates.preview import save_preview
 
@@ -37,8 +36,10 @@ def _run_remesh(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     if names is not None and len(names) != len(args.meshes):
         raise ValueError(f"--names gives {len(names)} names for {len(args.meshes)} meshes")
-    with tqdm(total=config.steps * len(args.meshes), unit="step", desc="remesh") as bar:
-        templates, results, skipped = remesh_files(args.meshes, config, args.up, names, bar.update)
+    with TqdmEvents(units={"remesh": "step"}) as events:
+        events.start("remesh", config.steps * len(args.meshes))
+        templates, results, skipped = remesh_files(args.meshes, config, args.up, names,
+                                                   lambda n: events.advance("remesh", n))
     for path, reason in skipped.items():
         print(f"skipped {reason}", file=sys.stderr)
     if templates is None:
