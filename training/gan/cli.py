@@ -107,7 +107,8 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
                "against the (held-out) items; uv_soundness: the UV signals of halves, blurred, colour-shuffled, "
                "mean-texture and untrained baselines (and --checkpoint when given)")
     _flag(ev, "train_pseudogt", default=None,
-          help="uv modes: the training pseudo-GT (memorisation signal; the mean-texture baseline)")
+          help="uv modes: the training pseudo-GT (memorisation signal; the mean-texture baseline); when it is the "
+               "--pseudogt folder itself, its items before --skip")
     _flag(ev, "truncation", type=float, default=1.0,
           help="uv mode: clamp latents to ±this (the evaluation protocol's 1.0; 0 for none)")
     _flag(ev, "checkpoint", default=None, help="generator for every mode but ceiling (a model file or run "
@@ -142,6 +143,8 @@ def run_evaluate_uv(args: argparse.Namespace) -> int:
     if args.skip:
         held = held.subset(args.skip)
     train = open_pseudogt(args.train_pseudogt) if args.train_pseudogt else None
+    if train is not None and args.skip and Path(args.train_pseudogt).resolve() == Path(args.pseudogt).resolve():
+        train = train.subset(0, args.skip)   # one folder: the items before --skip are the training part
     model = None
     if args.checkpoint:
         from backend.model_choice import select_model
