@@ -1,11 +1,12 @@
 """`make demo`: a backend, the real add-on in headless Blender, a populated scene and its Cycles render.
 
-    .venv/bin/python scripts/demo.py [--out output/demo] [--count 12] [--samples 32]
+    .venv/bin/python scripts/demo.py [--out output/demo] [--count 20] [--samples 32]
 
 1. builds the add-on zip for this platform (build_addon.py) and starts ``python -m backend.serve`` on a free
    loopback port with the embedded default model;
 2. imports ``bpy``, installs the zip with Blender's extension installer and drives the add-on's own operators:
-   half of the cars in a grid on the ground, half scattered on a parking lot;
+   half of the cars on a road (Along Curve: 2 lanes on both sides, the left side against the curve), half
+   scattered on a parking lot, keeping out of the buildings on it (an Avoid collection);
 3. writes ``<out>/scene.blend`` (textures packed) and ``<out>/scene.png`` (Cycles, camera + sun + ground);
 4. stops the backend, also when something fails.
 """
@@ -89,7 +90,7 @@ def connect(bpy, addon, address: str, backend: subprocess.Popen, log_path: pathl
 
 
 def build_set(bpy):
-    """Ground, a darker parking lot to scatter on, sun, sky and a camera looking at both."""
+    """Ground, a road (a curve drawn as asphalt), a darker parking lot with buildings on it, sun, sky, a camera."""
     scene = bpy.context.scene
     bpy.ops.mesh.primitive_plane_add(size=400.0, location=(0.0, 0.0, 0.0))
     ground = bpy.context.active_object
@@ -101,6 +102,19 @@ def build_set(bpy):
     lot.scale = (24.0, 30.0, 1.0)
     bpy.ops.object.transform_apply(scale=True)
     lot.data.materials.append(_flat_material(bpy, "Asphalt", (0.06, 0.06, 0.07, 1.0), 0.7))
+    road = _road(bpy)
+    buildings = bpy.data.collections.new("Buildings")
+    scene.collection.children.link(buildings)
+    concrete = _flat_material(bpy, "Concrete", (0.55, 0.53, 0.5, 1.0), 0.8)
+    for k, (x, y, sx, sy, sz, yaw) in enumerate(((10.0, 12.0, 7.0, 9.0, 7.0, 0.3), (22.0, -4.0, 6.0, 6.0, 10.0, -0.2),
+                                                 (12.0, -8.0, 5.0, 4.0, 4.0, 0.8))):
+        bpy.ops.mesh.primitive_cube_add(size=1.0, location=(x, y, sz / 2), rotation=(0.0, 0.0, yaw))
+        building = bpy.context.active_object
+        building.name, building.scale = f"Building{k}", (sx, sy, sz)
+        building.data.materials.append(concrete)
+        for collection in list(building.users_collection):
+            collection.objects.unlink(building)
+        buildings.objects.link(building)
 
     bpy.ops.object.light_add(type="SUN", location=(0.0, 0.0, 30.0), rotation=(0.75, 0.2, 0.9))
     bpy.context.active_object.data.energy = 3.5
@@ -115,7 +129,27 @@ def build_set(bpy):
     camera = bpy.context.active_object
     camera.data.lens = 28
     scene.camera = camera
-    return ground, lot
+    return road, lot, buildings
+
+
+def _road(bpy):
+    """A gently bending road along +y left of the lot: the curve the add-on reads, drawn 15 m wide by a bevel."""
+    profile = bpy.data.curves.new("RoadProfile", "CURVE")
+    line = profile.splines.new("POLY")
+    line.points.add(1)
+    line.points[0].co, line.points[1].co = (-7.5, 0.0, 0.0, 1.0), (7.5, 0.0, 0.0, 1.0)
+    data = bpy.data.curves.new("Road", "CURVE")
+    data.dimensions, data.bevel_mode = "3D", "OBJECT"
+    data.bevel_object = bpy.data.objects.new("RoadProfile", profile)
+    spline = data.splines.new("BEZIER")
+    spline.bezier_points.add(2)
+    for point, co in zip(spline.bezier_points, ((-14.0, -30.0, 0.03), (-18.0, 4.0, 0.03), (-13.0, 40.0, 0.03))):
+        point.co = co
+        point.handle_left_type = point.handle_right_type = "AUTO"
+    road = bpy.data.objects.new("Road", data)
+    bpy.context.scene.collection.objects.link(road)
+    data.materials.append(_flat_material(bpy, "RoadAsphalt", (0.04, 0.04, 0.045, 1.0), 0.6))
+    return road
 
 
 def _flat_material(bpy, name, colour, roughness):
@@ -127,27 +161,35 @@ def _flat_material(bpy, name, colour, roughness):
     return material
 
 
-def populate(bpy, addon, lot, count: int, seed: int) -> list[str]:
-    """Half the cars in a grid left of the lot, the rest scattered on the lot (add-on operators)."""
+def populate(bpy, addon, road, lot, buildings, count: int, seed: int) -> list[str]:
+    """Half the cars on the road (2 lanes on both sides), the rest scattered on the lot around its buildings."""
     scene = bpy.context.scene
     settings = scene.gan3d
-    grid_count = count // 2
+    road_count = count // 2
     settings.randomise_seed, settings.truncation, settings.target_length = False, 1.0, 4.5
-    settings.snap_to_ground, settings.spacing = True, 1.5
+    settings.snap_to_ground, settings.spacing, settings.width_ratio = False, 1.5, 0.5
 
-    scene.cursor.location = (-16.0, 4.0, 0.0)
-    settings.count, settings.seed, settings.placement, settings.random_yaw = grid_count, seed, "GRID", False
+    _activate(bpy, road)
+    settings.count, settings.seed, settings.placement, settings.random_yaw = road_count, seed, "CURVE", False
+    settings.lanes, settings.lane_width, settings.both_sides, settings.spacing_jitter = 2, 3.5, True, 10.0
+    settings.spacing = 10.0       # light traffic: 10-20 m between cars in a lane
     bpy.ops.gan3d.generate()
     _wait_job(addon)
+    settings.spacing = 1.5
 
-    bpy.ops.object.select_all(action="DESELECT")
-    lot.select_set(True)
-    bpy.context.view_layer.objects.active = lot
-    settings.count, settings.seed, settings.placement, settings.random_yaw = count - grid_count, seed + 100, \
+    _activate(bpy, lot)
+    settings.count, settings.seed, settings.placement, settings.random_yaw = count - road_count, seed + 100, \
         "SCATTER", True
+    settings.avoid_collection, settings.avoid_generated = buildings, True
     bpy.ops.gan3d.generate()
     _wait_job(addon)
     return [o.name for o in bpy.data.collections["Generated"].objects]
+
+
+def _activate(bpy, obj) -> None:
+    bpy.ops.object.select_all(action="DESELECT")
+    obj.select_set(True)
+    bpy.context.view_layer.objects.active = obj
 
 
 def _wait_job(addon) -> None:
@@ -208,8 +250,8 @@ def run(out: pathlib.Path, count: int, samples: int, seed: int) -> None:
             print("      NOTE: no trained checkpoint ships yet; the embedded default is an untrained small generator",
                   flush=True)
         print(f"[4/5] populating the scene with {count} cars through the add-on", flush=True)
-        _, lot = build_set(bpy)
-        names = populate(bpy, addon, lot, count, seed)
+        road, lot, buildings = build_set(bpy)
+        names = populate(bpy, addon, road, lot, buildings, count, seed)
         blend = out / "scene.blend"
         bpy.ops.wm.save_as_mainfile(filepath=str(blend))
         print(f"      {len(names)} objects; wrote {blend}", flush=True)
@@ -227,12 +269,12 @@ def run(out: pathlib.Path, count: int, samples: int, seed: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Populate a Blender scene with generated cars and render it.")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "output" / "demo")
-    parser.add_argument("--count", type=int, default=12, help="cars in the scene (default %(default)s)")
+    parser.add_argument("--count", type=int, default=20, help="cars in the scene (default %(default)s)")
     parser.add_argument("--samples", type=int, default=32, help="Cycles samples (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first car (default %(default)s)")
     args = parser.parse_args(argv)
     if args.count < 2:
-        parser.error("--count must be at least 2 (half grid, half scatter)")
+        parser.error("--count must be at least 2 (half on the road, half on the lot)")
     try:
         run(args.out, args.count, args.samples, args.seed)
     except (DemoError, build_addon.BuildError) as exc:
