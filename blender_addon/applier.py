@@ -10,7 +10,7 @@ import time
 import bpy
 from mathutils import Vector
 
-from . import jobs, object_properties, placement, scene_builder
+from . import jobs, object_properties, placement, population, scene_builder
 from .runtime import STATE, JobState
 
 TIMER_INTERVAL_BUSY = 0.02
@@ -33,6 +33,7 @@ def process_events(time_budget: float = TIMER_BUDGET) -> int:
     if worker is None:
         return 0
     start = time.perf_counter()
+    population.poll_planning()
     handled = 0
     while True:
         now = time.perf_counter()

@@ -267,6 +267,26 @@ def count_for_density(density_per_100m2: float, area_m2: float) -> int:
     return count
 
 
+def check_surface(surface: "Surface", max_slope_deg: float) -> None:
+    """Raises PlacementError when no face of the surface can take an object (too steep, facing down, masked out)."""
+    if len(surface.eligible(max_slope_deg)) == 0:
+        raise PlacementError(f"the selected object has no upward-facing faces within {max_slope_deg:g}° of level "
+                             "(and a density above zero) to scatter on; select a ground mesh, raise the maximum "
+                             "slope, or use Grid placement")
+
+
+def check_room(count: int, area_m2: float, length: float, width_ratio: float, gap: float) -> None:
+    """Refuse at once a count that cannot fit: footprints of at least ``length`` × ``width_ratio · length`` kept
+    ``gap`` apart cover at least ``(length + gap)(width + gap)`` each, and ``area_m2`` (with half again for objects
+    that hang over its edges) is less than that. Passing this does not promise a fit: dart throwing decides."""
+    need = count * (length + gap) * (width_ratio * length + gap)
+    if need > 1.5 * area_m2:
+        fits = int(1.5 * area_m2 / ((length + gap) * (width_ratio * length + gap)))
+        raise PlacementError(f"{count} objects cannot fit on the selected surface: they need at least {need:.0f} m² "
+                             f"and it offers {area_m2:.0f} m² (at most about {fits}); lower the count or density, the "
+                             "spacing or the length, or use a larger surface")
+
+
 def scatter(count: int, surface: Surface, rng: np.random.Generator, *, length_range: tuple[float, float],
             width_ratio: float = 1.0, gap: float = 0.0, yaw_range: tuple[float, float] | None = None,
             align: bool = False, max_slope_deg: float = 45.0, obstacles: np.ndarray | None = None,
@@ -286,10 +306,7 @@ def scatter(count: int, surface: Surface, rng: np.random.Generator, *, length_ra
     """
     _check_count(count)
     obstacles = np.zeros((0, footprints.MAX_CORNERS, 2)) if obstacles is None else obstacles
-    if len(surface.eligible(max_slope_deg)) == 0:
-        raise PlacementError(f"the selected object has no upward-facing faces within {max_slope_deg:g}° of level "
-                             "(and a density above zero) to scatter on; select a ground mesh, raise the maximum "
-                             "slope, or use Grid placement")
+    check_surface(surface, max_slope_deg)
     kept_parts: list[tuple] = []
     kept = 0
     budget = count * max_candidates_per_object

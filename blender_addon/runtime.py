@@ -47,6 +47,7 @@ class JobState:
     built: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     finished: float = 0.0
+    planning: object = None   # (planner, batch) while its layout is computed on a thread (population.py)
 
     @property
     def total(self) -> int:

@@ -122,7 +122,10 @@ class GAN3D_PT_generate(bpy.types.Panel):
             box = layout.box()
             for job in running:
                 box.label(text=job.label)
-                _draw_progress(box, job)
+                if job.planning is not None:
+                    box.label(text="Planning the layout…", icon="SORTTIME")
+                else:
+                    _draw_progress(box, job)
             box.operator("gan3d.cancel", icon="CANCEL")
         else:
             layout.operator("gan3d.generate", text="Generate 3D Car", icon="AUTO")

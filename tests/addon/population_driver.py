@@ -323,6 +323,27 @@ def camera_view():
             "frame": frame, "clip": [camera.data.clip_start, camera.data.clip_end]}
 
 
+@scenario
+def background_planning():
+    """Above 100 objects the layout is planned on a thread: the operator returns at once, the timer sends the
+    request when the layout is ready; a layout that cannot be made ends the job with its message."""
+    plane = grid_mesh("Big", 160.0, 2, location=(0.0, -6000.0, 0.0))
+    select(plane)
+    s = settings()
+    s.placement, s.count_mode, s.count, s.seed, s.spacing, s.random_yaw = "SCATTER", "COUNT", 150, 91, 0.5, True
+    s.camera_near_texture, s.camera_far_texture = 512, 128
+    cars, error, rep = generate()
+    # 110 footprints of 5 m x 5 m need 2750 m²: room enough for the quick check on a 48 m plane (2304 m², with
+    # overhang), far too little for dart throwing, which fills about half of a surface
+    s.count, s.width_ratio, s.spacing = 110, 1.0, 0.5
+    small = grid_mesh("Small", 48.0, 2, location=(0.0, -6500.0, 0.0))
+    select(small)
+    none, error2, rep2 = generate()
+    failed = [j.status for j in addon.runtime.STATE.jobs.values() if j.message == rep2]
+    return {"cars": cars, "error": error, "report": rep, "small_built": len(none), "small_error": error2,
+            "small_report": rep2, "small_status": failed}
+
+
 if addon is not None:
     addon.runtime.shutdown()
 pathlib.Path(OUT).write_text(json.dumps(results, indent=1))

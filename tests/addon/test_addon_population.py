@@ -198,3 +198,12 @@ def test_camera_view_places_inside_the_frustum_and_sizes_textures_by_distance(ru
     assert np.all(np.diff(sizes) <= 0) and sizes[0] > sizes[-1]          # nearer cars get larger textures
     assert set(sizes) <= {128, 64, 32}
     assert _no_overlaps(cars) == []
+
+
+def test_large_layouts_are_planned_in_the_background(run):
+    facts = _facts(run, "background_planning")
+    assert facts["error"] == "" and len(facts["cars"]) == 150, facts["report"]
+    assert _no_overlaps(facts["cars"]) == []
+    assert facts["small_error"] == "" and facts["small_built"] == 0       # the button itself reports nothing...
+    assert "only" in facts["small_report"] and "of 110 objects fit" in facts["small_report"]   # ...the panel does
+    assert facts["small_status"] == ["failed"]

@@ -197,6 +197,23 @@ def test_image_mask_keeps_zero_areas_empty(seed):
     assert np.all(layout.positions[:, 1] >= 25.0 - 1e-9)
 
 
+def test_check_room_refuses_only_impossible_counts():
+    placement.check_room(100, 100 * 5.5 * 2.75, 4.5, 0.5, 1.0)            # exactly room: fine (dart throwing decides)
+    with pytest.raises(placement.PlacementError, match="cannot fit on the selected surface.*at most about 59"):
+        placement.check_room(500, 3600.0, 4.5, 1.0, 5.0)
+    layout = placement.scatter(40, placement.Surface(_plane(20.0)), np.random.default_rng(0),   # 1600 m²
+                               length_range=(4.5, 4.5), width_ratio=0.5, gap=1.0)
+    placement.check_room(len(layout), 1600.0, 4.5, 0.5, 1.0)               # what fits always passes
+
+
+def test_fitted_length_keeps_a_wide_mesh_inside_its_footprint():
+    blob = np.array([[-1, -1, 0], [1, 1, 1.0]])                          # as wide as long
+    car = np.array([[-0.45, -1, 0], [0.45, 1, 0.7]])
+    assert placement.fitted_length(car, 4.5, 2.25) == 4.5
+    assert placement.fitted_length(blob, 4.5, 2.25) == pytest.approx(2.25)
+    assert placement.fitted_length(blob, 4.5, 0.0) == 4.5
+
+
 def test_density_gives_a_count_and_says_when_it_is_none():
     assert placement.count_for_density(1.25, 40_000) == 500
     with pytest.raises(placement.PlacementError, match="puts no object"):
