@@ -11,7 +11,7 @@ least ``footprint + gap`` apart, which guarantees that objects never overlap.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -188,6 +188,7 @@ def density_masks():
     # image: left half black, through the plane's UV map (u = 0 at x = -30)
     bpy.ops.mesh.primitive_plane_add(size=60.0, location=(-500.0, 0.0, 0.0))
     imaged = bpy.context.active_object
+    select(imaged)
     image = bpy.data.images.new("Mask", 4, 4)
     px = np.ones((4, 4, 4), np.float32)
     px[:, :2, :3] = 0.0

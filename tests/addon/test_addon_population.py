@@ -133,14 +133,12 @@ def test_roads_put_cars_in_their_lanes_facing_their_direction(run):
     cars = facts["two_way"]
     assert len(cars) == 16
     width = facts["lane_width"]
-    offsets = {-2.5 * 2: None}
     for c in cars:
         x = c["location"][0] - 2000.0
         lane = min((1.5 * width, 0.5 * width, -0.5 * width, -1.5 * width), key=lambda o: abs(o + x))
         assert -x == pytest.approx(lane, abs=1e-4)          # left of +y is −x: offsets to the left are at −x
         front = -np.array(c["axes"][1])
         assert np.allclose(front, [0.0, -1.0 if lane > 0 else 1.0, 0.0], atol=1e-6)   # left side against the curve
-        offsets[lane] = offsets.get(lane, 0) or 0
     assert len({round(c["location"][0], 3) for c in cars}) == 4          # all four lanes used
     assert _no_overlaps(cars) == []
     banked = facts["banked"]
