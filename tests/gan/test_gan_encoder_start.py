@@ -184,11 +184,13 @@ def test_an_unfolded_encoder_start_can_be_ended_early_but_a_folded_one_cannot_ch
     for _ in range(3):
         trainer.train_step()
     path = trainer.save(tmp_path / "enc.safetensors")
-    shorter = GANTrainer(config.replace(encoder_steps=3, steps=6), data)
-    shorter.load(path)                               # end the encoder start where it stands
-    assert [shorter.train_step().kind for _ in range(3)] == ["g", "d", "d"] and shorter.latent is not None
+    shorter = GANTrainer(config.replace(encoder_steps=3, steps=7, d_warmup_steps=1), data)
+    shorter.load(path)                               # end the encoder start where it stands, then a D warm-up
+    assert [shorter.train_step().kind for _ in range(4)] == ["d", "g", "d", "d"] and shorter.latent is not None
     with pytest.raises(TrainingError, match="past the requested"):
         GANTrainer(config.replace(encoder_steps=2), data).load(path)
     folded = shorter.save(tmp_path / "folded.safetensors")
     with pytest.raises(TrainingError, match="encoder_steps"):
-        GANTrainer(config.replace(encoder_steps=4, steps=8), data).load(folded)
+        GANTrainer(config.replace(encoder_steps=4, steps=8, d_warmup_steps=1), data).load(folded)
+    with pytest.raises(TrainingError, match="d_warmup_steps"):
+        GANTrainer(config.replace(encoder_steps=3, steps=8, d_warmup_steps=2), data).load(folded)

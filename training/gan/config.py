@@ -106,16 +106,23 @@ class GANConfig:
 
 #: Keys that a resumed run must share with its checkpoint (the rest, e.g. ``steps``, may be extended).
 RESUME_KEYS = ("generator", "d_width", "num_discriminators", "batch_size", "d_steps_per_g", "seed", "mirror",
-               "augment", "encoder_width", "latent_fit", "d_warmup_steps")
+               "augment", "encoder_width", "latent_fit")
+
+#: Keys of the adversarial phase's schedule that an encoder start may still change before its fold (they are fixed
+#: like RESUME_KEYS once the fold has happened or when the run has no encoder start).
+PHASE_TWO_KEYS = ("d_warmup_steps",)
 
 
 def mismatches(saved: GANConfig, current: GANConfig, step: int | None = None, folded: bool = False) -> list[str]:
     """The differences between a checkpoint's config and the requested one on RESUME_KEYS, in the stage contract's
     words (``training.engine.stage.resume_differences``).
 
-    ``encoder_steps`` may change while the checkpoint is still in its encoder start (``folded`` False) and at or
-    before the new value (``step``): an encoder start can be lengthened or ended where it stands."""
+    ``encoder_steps`` (and ``PHASE_TWO_KEYS``) may change while the checkpoint is still in its encoder start
+    (``folded`` False) and at or before the new value (``step``): an encoder start can be lengthened, or ended where
+    it stands and followed by an adversarial phase of other settings."""
     out = resume_differences(saved.to_dict(), current.to_dict(), RESUME_KEYS)
+    if folded or saved.encoder_steps == 0:
+        out += resume_differences(saved.to_dict(), current.to_dict(), PHASE_TWO_KEYS)
     if saved.encoder_steps != current.encoder_steps:
         if folded or (saved.encoder_steps == 0) != (current.encoder_steps == 0):
             out += resume_differences({"encoder_steps": saved.encoder_steps},
