@@ -102,8 +102,10 @@ def save_samples(trainer: GANTrainer, path: Path, collection: Path | None, count
     from backend.mesh import displacement_to_vertices
 
     g = trainer.export_generator().cpu().float().eval()
-    z = torch.Generator().manual_seed(4321)
-    latents = torch.randn(count, trainer.config.generator.latent_dim, generator=z).clamp(-1, 1)
+    from backend.models import truncated_normal
+
+    latents = truncated_normal((count, trainer.config.generator.latent_dim), trainer.config.truncation,
+                               torch.Generator().manual_seed(4321))   # the evaluation protocol's sampler
     cls = torch.zeros(count, dtype=torch.int64) if trainer.config.generator.conditional else None
     with torch.no_grad():
         texture, displacement = g(latents, cls)
