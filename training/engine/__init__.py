@@ -16,17 +16,31 @@ Public API::
 * ``Distributed``: torchrun / DDP set-up (NCCL on CUDA, gloo on CPU), rank-0-only side effects.
 * ``RunLog``: JSONL metrics, a loss-curve PNG (matplotlib), TensorBoard events when the package is installed.
 
-Importing this package imports torch but neither bpy nor the inference server.
+Importing this package imports nothing heavy: its names load on first use (PEP 562), so ``training.engine.stage``,
+which the torch-free stages (data synth) use, does not pull in torch. Neither bpy nor the inference server is
+ever imported.
 """
-from .checkpoint import (StateFileError, atomic_save, atomic_save_file, atomic_write_json, load_state, load_training_state,
-                         optimizer_from_tensors, optimizer_to_tensors, rng_from_tensors, rng_to_tensors,
-                         save_training_state)
-from .distributed import Distributed, init_distributed
-from .runlog import RunLog, plot_curves
-from .seeding import seed_everything
+from __future__ import annotations
 
-__all__ = [
-    "Distributed", "RunLog", "StateFileError", "atomic_save", "atomic_save_file", "atomic_write_json", "init_distributed",
-    "load_state", "load_training_state", "optimizer_from_tensors", "optimizer_to_tensors", "plot_curves",
-    "rng_from_tensors", "rng_to_tensors", "save_training_state", "seed_everything",
-]
+import importlib
+
+#: public name -> the module of this package that defines it
+_EXPORTS = {
+    **dict.fromkeys(("StateFileError", "atomic_save", "atomic_save_file", "atomic_write_json", "load_state",
+                     "load_training_state", "optimizer_from_tensors", "optimizer_to_tensors", "rng_from_tensors",
+                     "rng_to_tensors", "save_training_state"), "checkpoint"),
+    **dict.fromkeys(("Distributed", "init_distributed"), "distributed"),
+    **dict.fromkeys(("RunLog", "plot_curves"), "runlog"),
+    "seed_everything": "seeding",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
