@@ -57,7 +57,7 @@ def _time_preset(name: str, repeats: int) -> dict:
 
 def main() -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
-    result = {"cpu": _time_preset("cpu", repeats=5)}
+    result = {"cpu_gan": _time_preset("cpu_gan", repeats=5)}
     if os.environ.get("GAN3D_BENCH_PAPER"):
         result["paper"] = _time_preset("paper", repeats=1)
     result["threads"] = torch.get_num_threads()

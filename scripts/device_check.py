@@ -122,7 +122,7 @@ def _trainer(preset: str, device: torch.device, root: Path, amp: bool = False):
 
 
 def section_gan(device: torch.device, quick: bool, root: Path) -> dict:
-    presets = ["tiny"] if quick else ["cpu", "paper"]
+    presets = ["tiny"] if quick else ["cpu_gan", "paper"]
     amp_options = [False, True] if device.type == "cuda" else [False]
     repeats = 1 if quick else 5
     rows = []
