@@ -102,7 +102,7 @@ def test_overrides_are_merged_and_checked_in_one_place():
     assert config.generator.texture_resolution == 128 and config.seed == PRESETS["cpu"].seed   # None: not given
     with pytest.raises(ValueError, match="unknown GAN setting 'widht'"):
         resolve_preset(PRESETS, "cpu", CPU, {"widht": 2}, stage="GAN")
-    with pytest.raises(ValueError, match="unknown GAN preset 'huge'; choose one of paper, cpu, tiny"):
+    with pytest.raises(ValueError, match="unknown GAN preset 'huge'; choose one of paper, cpu, cpu_gan, tiny"):
         resolve_preset(PRESETS, "huge", CPU, stage="GAN")
     with pytest.raises(ValueError, match="lr_d must be in"):        # the config checks its own values
         apply_overrides(PRESETS["cpu"], {"lr_d": 2.0})
