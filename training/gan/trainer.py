@@ -350,12 +350,15 @@ class GANTrainer:
         re-estimated BN statistics (``training.gan.refresh``), eval mode. During the encoder start the copy also gets
         the Gaussian of the encoder's current posterior means folded in, so it samples z ~ N(0, I) like the end
         result."""
-        generator = self.generator_ema
-        if self.encoder_start is not None and self.latent is None:  # mid encoder start: fold today's fit into a copy
-            generator = copy.deepcopy(generator)
-            means = self.encoder_start.posterior_means()
-            fold_latent_gaussian(generator, fit_latent_gaussian(means, kind=self.config.latent_fit))
-        return refreshed_copy(generator, seed=self.config.seed)
+        cached = getattr(self, "_export_cache", None)
+        if cached is None or cached[0] != self.step:   # one refresh per step, however many exports ask for it
+            generator = self.generator_ema
+            if self.encoder_start is not None and self.latent is None:  # mid encoder start: fold today's fit
+                generator = copy.deepcopy(generator)
+                means = self.encoder_start.posterior_means()
+                fold_latent_gaussian(generator, fit_latent_gaussian(means, kind=self.config.latent_fit))
+            cached = self._export_cache = (self.step, refreshed_copy(generator, seed=self.config.seed))
+        return copy.deepcopy(cached[1])
 
     def state_tensors(self) -> dict[str, Tensor]:
         """Refreshed EMA generator at the top level (what inference loads), training state under ``train/`` (the
