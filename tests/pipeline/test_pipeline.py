@@ -56,6 +56,21 @@ def test_plan_passes_pose_workers_and_gan_augment_to_their_stages(tmp_path):
     assert "--workers" not in plain["poses"] and "--augment" not in plain["gan"]
 
 
+def test_plan_passes_the_gan_holdout_uv_and_fid_intervals(tmp_path):
+    from training.pipeline.stages import PipelineOptions, plan
+
+    def gan_argv(**kw):
+        return next(s.argv for s in plan(PipelineOptions(collection=tmp_path / "c", out=tmp_path / "r", **kw))
+                    if s.name == "gan")
+
+    argv = gan_argv(gan_holdout=200, gan_uv_every=1000, fid_collection=tmp_path / "h", gan_fid_every=4000)
+    assert argv[argv.index("--holdout") + 1] == "200" and argv[argv.index("--uv_every") + 1] == "1000"
+    assert argv[argv.index("--fid_every") + 1] == "4000"
+    only_final = gan_argv(fid_collection=tmp_path / "h", gan_fid_every=0)
+    assert "--fid_every" not in only_final and "--holdout" not in only_final
+    assert "--fid_every" in gan_argv(fid_collection=tmp_path / "h")
+
+
 @pytest.mark.parametrize("from_truth", [False, True])
 def test_every_planned_stage_is_a_command_backend_train_parses(tmp_path, from_truth):
     from backend.train import _with_default_command, build_parser

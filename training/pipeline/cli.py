@@ -2,6 +2,7 @@
 
     python -m backend.train pipeline --collection DIR --out runs/NAME [--preset cpu|paper] [--parts|--no_parts]
         [--fid_collection HELDOUT] [--gan_minutes N] [--from_truth] [--pose_workers N] [--gan_augment OPS]
+        [--gan_holdout N --gan_uv_every K] [--gan_fid_every K]
 
 Each stage is skipped when its output is already there and resumed when it was interrupted; the end prints a
 summary table and writes RUN/report.md with the pictures.
@@ -39,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> StageCommands:
     add_flag(run, "--pose_workers", type=int, default=1, help="processes for the pose stage's step 1")
     add_flag(run, "--gan_augment", default=None,
              help="the GAN's --augment (e.g. color,cutout; not in the paper)")
+    add_flag(run, "--gan_holdout", type=int, default=0,
+             help="pseudo-GT items kept out of the GAN for its UV signals (the GAN's --holdout)")
+    add_flag(run, "--gan_uv_every", type=int, default=0,
+             help="UV signals every N GAN steps, which pick checkpoint_best (needs --gan_holdout)")
+    add_flag(run, "--gan_fid_every", type=int, default=1500,
+             help="rendered FID during the GAN every N steps (needs --fid_collection; 0: only the final FID)")
     add_flag(run, "--from_truth", action="store_true",
              help="testbed only: skip poses and reconstruction, pseudo-GT from true meshes and poses")
     add_device_argument(run, default=None)
@@ -58,7 +65,11 @@ def _run(args: argparse.Namespace) -> int:
         fid_collection=Path(args.fid_collection) if args.fid_collection else None, fid_samples=args.fid_samples,
         recon_iters=args.recon_iters, gan_steps=args.gan_steps, gan_minutes=args.gan_minutes,
         from_truth=args.from_truth, device=args.device, pose_workers=max(1, args.pose_workers),
-        gan_augment=args.gan_augment)
+        gan_augment=args.gan_augment, gan_holdout=max(0, args.gan_holdout), gan_uv_every=max(0, args.gan_uv_every),
+        gan_fid_every=max(0, args.gan_fid_every))
+    if options.gan_uv_every and not options.gan_holdout:
+        print("--gan_uv_every needs --gan_holdout N (the items the UV signals compare with)", file=sys.stderr)
+        return 2
     outcomes = run_pipeline(options, on_event=lambda m: print(m, file=sys.stderr, flush=True),
                             device=device_from_args(args))
     report = write_report(options.out)

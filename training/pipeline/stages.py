@@ -46,6 +46,9 @@ class PipelineOptions:
     device: str | None = None
     pose_workers: int = 1
     gan_augment: str | None = None
+    gan_holdout: int = 0          # pseudo-GT items kept out of the GAN for its UV signals (0: none)
+    gan_uv_every: int = 0         # UV signals every N GAN steps (needs gan_holdout; picks checkpoint_best)
+    gan_fid_every: int = 1500     # rendered FID during the GAN every N steps (needs fid_collection; 0: only at the end)
 
 
 @dataclass
@@ -108,8 +111,13 @@ def plan(options: PipelineOptions) -> list[Stage]:
         gan += ["--stop_after_minutes", str(options.gan_minutes)]
     if options.gan_augment:
         gan += ["--augment", options.gan_augment]
-    if options.fid_collection:
-        gan += ["--fid_collection", str(options.fid_collection), "--fid_every", "1500", "--fid_samples", "300"]
+    if options.gan_holdout:
+        gan += ["--holdout", str(options.gan_holdout)]
+        if options.gan_uv_every:
+            gan += ["--uv_every", str(options.gan_uv_every)]
+    if options.fid_collection and options.gan_fid_every:
+        gan += ["--fid_collection", str(options.fid_collection), "--fid_every", str(options.gan_fid_every),
+                "--fid_samples", "300"]
     stages.append(Stage("gan", gan, out / "gan" / "generator_ema.safetensors"))
     if options.fid_collection:
         stages.append(Stage("fid", ["@fid", "--checkpoint", str(out / "gan" / "generator_ema.safetensors"),
