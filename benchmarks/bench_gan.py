@@ -4,6 +4,9 @@ Baseline: one training-form forward + backward of the preset's generator alone a
 synthetic in-memory pseudo-GT set of the preset's texture size (the step cost does not depend on the content).
 ``GAN3D_BENCH_PAPER=1`` adds the paper preset (minutes per step on a CPU).
 
+The ``cpu`` preset's encoder-start update (``training.gan.encoder_start``) is timed at its 128² texture and at 256²
+(the preset with ``texture_resolution`` 256): the ratio says whether the recipe fits its time budget at 256².
+
     python -m benchmarks.bench_gan
 """
 from __future__ import annotations
@@ -55,9 +58,41 @@ def _time_preset(name: str, repeats: int) -> dict:
             "iteration_over_baseline": round(iteration / base, 2)}
 
 
+def _preset_steps(name: str) -> int:
+    from training.gan import PRESETS
+
+    return PRESETS[name].steps
+
+
+def _time_encoder_start(texture_resolution: int, repeats: int) -> dict:
+    """Seconds per encoder-start update of the ``cpu`` preset at ``texture_resolution`` (min over ``repeats``)."""
+    from dataclasses import replace
+
+    from training.gan import PRESETS, GANTrainer
+
+    config = PRESETS["cpu"]
+    config = replace(config, generator=replace(config.generator, texture_resolution=texture_resolution))
+    with tempfile.TemporaryDirectory() as tmp:
+        data = _pseudogt(Path(tmp), texture_resolution, config.batch_size)
+        trainer = GANTrainer(config, data)
+        trainer.train_step()  # warm-up (oneDNN primitive caches)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            result = trainer.train_step()
+            times.append(time.perf_counter() - start)
+        assert result.kind == "e", result.kind
+    return {"batch": config.batch_size, "texture": texture_resolution, "update_s": round(min(times), 3)}
+
+
 def main() -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
     result = {"cpu_gan": _time_preset("cpu_gan", repeats=5)}
+    encoder = {f"texture_{r}": _time_encoder_start(r, repeats=5) for r in (128, 256)}
+    encoder["ratio_256_over_128"] = round(encoder["texture_256"]["update_s"] / encoder["texture_128"]["update_s"], 2)
+    encoder["hours_for_preset_steps_at_256"] = round(
+        encoder["texture_256"]["update_s"] * _preset_steps("cpu") / 3600, 2)
+    result["cpu_encoder_start"] = encoder
     if os.environ.get("GAN3D_BENCH_PAPER"):
         result["paper"] = _time_preset("paper", repeats=1)
     result["threads"] = torch.get_num_threads()
