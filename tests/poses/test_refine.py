@@ -62,7 +62,10 @@ def test_partner_column_lands_on_the_side_that_was_missing(car_template, faces):
     hyp = Hypotheses(wrong, torch.full((1, 3, 1), 0.8), torch.zeros(1, 3, 2), torch.full((1, 3, 1), 4.0),
                      torch.ones(1, 3, 1), torch.tensor([[0.8, 0.7, 0.6]]))
     config = PRESETS["cpu"].replace(refine_steps=20)
-    aug = add_refined_partners(hyp, torch.tensor([0]), lambda idx: masks[idx], car_template, faces, config)
+    reported = []
+    aug = add_refined_partners(hyp, torch.tensor([0]), lambda idx: masks[idx], car_template, faces, config,
+                               progress=reported.append)
+    assert reported == [1]                                            # one chunk of one image
     assert aug.q.shape == (1, 4, 4) and aug.w.shape == (1, 4, 1) and aug.iou.shape == (1, 4)
     err = geodesic_degrees(aug.q[0].numpy(), q_true[[0, 0, 0, 0]].numpy())
     assert err[3] < 5.0, err                                          # the partner: the right end, refined

@@ -108,8 +108,8 @@ def _run(args: argparse.Namespace) -> int:
     collection = load_collection(args.collection, check="header")
     if args.limit is not None:
         collection.records = collection.records[:args.limit]
-    with TqdmEvents(labels={"step1": "poses step1", "step2": "poses step2"},
-                    units={"step1": "img", "step2": "img"}) as events:
+    with TqdmEvents(labels={"step1": "poses step1", "step2": "poses step2", "refine": "poses step2b (refine)"},
+                    units={"step1": "img", "step2": "img", "refine": "img"}) as events:
         result = estimate_poses(collection, args.out, config, templates, resume=args.resume,
                                 hypotheses_file=args.hypotheses, events=events,
                                 extra_meta={"templates": _templates_name(args)}, workers=max(1, args.workers))

@@ -57,11 +57,12 @@ def refine_poses(q: torch.Tensor, s: torch.Tensor, t: torch.Tensor, z0: torch.Te
 
 def add_refined_partners(hyp: Hypotheses, chosen: torch.Tensor, masks_of: Callable[[list[int]], torch.Tensor],
                          templates: torch.Tensor, faces: torch.Tensor, config: PoseConfig,
-                         chunk: int = 16) -> Hypotheses:
+                         chunk: int = 16, progress: Callable[[int], None] = lambda n: None) -> Hypotheses:
     """Hypotheses with one more column per image (see the module docstring).
 
     hyp: N images × K hypotheses; chosen (N,) the hypothesis step 2 picked; masks_of(indices) -> (B, S, S) masks
     of those images (crop frame); templates (T, V, 3). The partner uses the chosen hypothesis's template.
+    progress(n) is called after every chunk with the number of images it refined.
     """
     n, k = hyp.q.shape[:2]
     rows = torch.arange(n)
@@ -76,6 +77,7 @@ def add_refined_partners(hyp: Hypotheses, chosen: torch.Tensor, masks_of: Callab
         refined = refine_poses(*(x[index] for x in pair), vertices, faces, masks, config)
         for dst, src in zip(out, refined):
             dst[index] = src
+        progress(len(index))
     q, s, t, z0, iou = out
     fields = []
     for name, new in (("q", q), ("s", s), ("t", t), ("z0", z0)):

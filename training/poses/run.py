@@ -373,11 +373,12 @@ def _step2(hyp: Hypotheses, ids, by_id, features: str, collection, config: PoseC
             if confident.any():
                 images, chosen = confident, choice.index
     if config.refine_steps > 0:
-        hyp, score, miou = _refine_choice(hyp, score, miou, ids, by_id, config, tpl, faces, score_all)
+        hyp, score, miou = _refine_choice(hyp, score, miou, ids, by_id, config, tpl, faces, score_all, events)
     return step2.choose(hyp, score, config, miou), stats, hyp
 
 
-def _refine_choice(hyp: Hypotheses, score, miou, ids, by_id, config: PoseConfig, tpl, faces, score_all):
+def _refine_choice(hyp: Hypotheses, score, miou, ids, by_id, config: PoseConfig, tpl, faces, score_all,
+                   events: Events):
     """Step 2b (``refine``): the chosen hypothesis refined in place plus its refined turned-around partner as
     column K; both scored with the final semantic templates. Returns the (N, K + 1) hypotheses, score and mIoU."""
     from .refine import add_refined_partners
@@ -389,7 +390,9 @@ def _refine_choice(hyp: Hypotheses, score, miou, ids, by_id, config: PoseConfig,
     def masks_of(indices):
         return torch.from_numpy(np.stack([_load(by_id[ids[i]], config).sample.mask for i in indices]))
 
-    aug = add_refined_partners(hyp, chosen, masks_of, tpl, faces, config)
+    events.start("refine", n)
+    aug = add_refined_partners(hyp, chosen, masks_of, tpl, faces, config,
+                               progress=lambda done: events.advance("refine", done))
     pair = Hypotheses(*(torch.stack([getattr(aug, f)[rows, chosen], getattr(aug, f)[:, k]], dim=1)
                         for f in HYPOTHESIS_FIELDS))
     pair_score, pair_miou = score_all(pair, report=False)
