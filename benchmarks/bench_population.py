@@ -13,7 +13,10 @@ model (``python -m backend.serve``) and the built extension zip installed by Ble
 * zero overlaps, checked on the BUILT objects: every pair of world-space (oriented) bounding boxes of the cars and
   the buildings, by the separating axis theorem;
 * baseline in the same run: the same 500 meshes from the backend with the blocking protocol client and no Blender
-  (ratio end to end / backend alone: the add-on's overhead).
+  (ratio end to end / backend alone: the add-on's overhead);
+* Blender's undo step for the batch (pushed in the job's last callback) and an undo push with nothing changed (what
+  every later operator in the scene pays), with the default *Materials* preference (a Principled BSDF in every
+  material: the baseline) and again for the same batch with the shared surface group.
 """
 from __future__ import annotations
 
@@ -52,6 +55,9 @@ def main(argv: list[str] | None = None) -> dict:
           f"ratio {e['ratio_vs_backend']:.2f}); operator {e['operator_ms']:.0f} ms; longest timer "
           f"callback {e['longest_timer_ms']:.1f} ms (p99 {e['p99_timer_ms']:.1f} ms, {e['timer_calls']} calls; "
           f"without Blender's undo step of {e['undo_push_ms']:.0f} ms: {e['longest_timer_without_undo_ms']:.1f} ms); "
+          f"undo step with nothing changed {e['steady_undo_push_ms']:.1f} ms; Materials = shared surface group: "
+          f"batch undo step {e['shared_materials']['undo_push_ms']:.0f} ms, unchanged "
+          f"{e['shared_materials']['steady_undo_push_ms']:.1f} ms; "
           f"overlaps: {e['overlaps']} (cars {e['car_pairs_checked']} pairs, buildings {e['building_pairs_checked']})")
     return result
 
@@ -172,30 +178,50 @@ def child(zip_path: str, out_path: str, count: int) -> None:
         s.width_ratio, s.spacing, s.align_to_surface, s.max_slope = 0.5, 1.0, True, math.radians(30)
         s.avoid_collection, s.avoid_generated = buildings, True
 
-        timer_ms: list[float] = []
-        timer_cpu_ms: list[float] = []
-        undo_ms: list[float] = []
-        push_undo = applier._push_undo
+        def batch(style: str) -> dict:
+            """One batch with the *Materials* preference ``style``: timer callbacks, Blender's undo step for the
+            batch, and afterwards a push with nothing changed (what every later operator's undo step costs)."""
+            prefs.material_style = style
+            timer_ms: list[float] = []
+            timer_cpu_ms: list[float] = []
+            undo_ms: list[float] = []
+            push_undo = applier._push_undo
 
-        def timed_undo(message):      # Blender's own undo step for the batch (memfile undo: scales with the file)
-            t0 = time.perf_counter()
-            push_undo(message)
-            undo_ms.append((time.perf_counter() - t0) * 1e3)
+            def timed_undo(message):      # Blender's own undo step for the batch (memfile undo)
+                t0 = time.perf_counter()
+                push_undo(message)
+                undo_ms.append((time.perf_counter() - t0) * 1e3)
 
-        applier._push_undo = timed_undo
-        start = time.perf_counter()
-        bpy.ops.gan3d.generate()
-        operator_s = time.perf_counter() - start
-        while runtime.running_jobs():     # the planning job, then the job that builds the objects
-            t, c = time.perf_counter(), time.thread_time()
-            interval = applier.timer()                     # what Blender's timer calls, as often as it asks
-            timer_ms.append((time.perf_counter() - t) * 1e3)
-            timer_cpu_ms.append((time.thread_time() - c) * 1e3)
-            time.sleep(interval)
-        end_to_end = time.perf_counter() - start
-        job = max(runtime.STATE.jobs.values(), key=lambda j: j.finished)
-        if job.status != "done":
-            raise SystemExit(f"bench_population: the job ended {job.status}: {job.message}")
+            applier._push_undo = timed_undo
+            start = time.perf_counter()
+            bpy.ops.gan3d.generate()
+            operator_s = time.perf_counter() - start
+            while runtime.running_jobs():     # the planning job, then the job that builds the objects
+                t, c = time.perf_counter(), time.thread_time()
+                interval = applier.timer()                     # what Blender's timer calls, as often as it asks
+                timer_ms.append((time.perf_counter() - t) * 1e3)
+                timer_cpu_ms.append((time.thread_time() - c) * 1e3)
+                time.sleep(interval)
+            end_to_end = time.perf_counter() - start
+            applier._push_undo = push_undo
+            job = max(runtime.STATE.jobs.values(), key=lambda j: j.finished)
+            if job.status != "done":
+                raise SystemExit(f"bench_population: the job ended {job.status}: {job.message}")
+            steady = []
+            for k in range(3):
+                t0 = time.perf_counter()
+                bpy.ops.ed.undo_push(message=f"bench {style} {k}")
+                steady.append((time.perf_counter() - t0) * 1e3)
+            timer = np.array(timer_ms)
+            without_undo = timer.copy()
+            without_undo[-1] -= sum(undo_ms)       # the undo step is pushed in the job's last callback
+            return {"end_to_end_s": end_to_end, "operator_s": operator_s, "timer": timer,
+                    "timer_cpu_ms": timer_cpu_ms, "undo_push_ms": round(sum(undo_ms), 1),
+                    "steady_undo_push_ms": round(min(steady), 1), "without_undo": without_undo}
+
+        first = batch("PRINCIPLED")
+        timer, timer_cpu_ms, without_undo = first["timer"], first["timer_cpu_ms"], first["without_undo"]
+        end_to_end, operator_s = first["end_to_end_s"], first["operator_s"]
         cars = list(bpy.data.collections["Generated"].objects)
         car_boxes = world_boxes(cars, np)
         building_boxes = world_boxes(list(buildings.objects), np)
@@ -206,10 +232,15 @@ def child(zip_path: str, out_path: str, count: int) -> None:
             t = time.perf_counter()
             client.generate(count=count, seed=1_000_000, model=model.name)
             backend_only = time.perf_counter() - t
-        timer = np.array(timer_ms)
-        applier._push_undo = push_undo
-        without_undo = timer.copy()
-        without_undo[-1] -= sum(undo_ms)       # the undo step is pushed in the job's last callback
+
+        # the other material style: the same batch again with the shared surface group
+        scene_builder = sys.modules[name + ".scene_builder"]
+        for obj in cars:
+            mesh = obj.data
+            bpy.data.objects.remove(obj)
+            scene_builder.remove_mesh_with_materials(mesh)
+        bpy.ops.ed.undo_push(message="bench: cars removed")
+        shared = batch("SHARED")
         result = {
             "machine": "this CPU (2 cores shared with a training run)",
             "count": count, "built": len(cars), "model": model.name, "texture_size": model.texture_size,
@@ -219,8 +250,19 @@ def child(zip_path: str, out_path: str, count: int) -> None:
             "longest_timer_ms": round(float(timer.max()), 2), "p99_timer_ms": round(float(np.percentile(timer, 99)), 2),
             "median_timer_ms": round(float(np.median(timer)), 2), "timer_calls": len(timer),
             "longest_timer_cpu_ms": round(max(timer_cpu_ms), 2),
-            "undo_push_ms": round(sum(undo_ms), 1),
+            "undo_push_ms": first["undo_push_ms"],
+            "steady_undo_push_ms": first["steady_undo_push_ms"],
             "longest_timer_without_undo_ms": round(float(without_undo.max()), 2),
+            "shared_materials": {
+                "undo_push_ms": shared["undo_push_ms"],
+                "steady_undo_push_ms": shared["steady_undo_push_ms"],
+                "longest_timer_ms": round(float(shared["timer"].max()), 2),
+                "longest_timer_without_undo_ms": round(float(shared["without_undo"].max()), 2),
+                "end_to_end_s": round(shared["end_to_end_s"], 3)},
+            "undo_push_ratio_shared_over_principled": round(
+                shared["undo_push_ms"] / max(first["undo_push_ms"], 1e-3), 3),
+            "steady_undo_push_ratio_shared_over_principled": round(
+                shared["steady_undo_push_ms"] / max(first["steady_undo_push_ms"], 1e-3), 3),
             "slowest_calls": [[int(i), round(float(timer[i]), 1), round(timer_cpu_ms[i], 1)]
                               for i in np.argsort(-timer)[:5]],
             "overlaps": len(car_hits) + len(building_hits), "car_overlaps": len(car_hits),

@@ -10,7 +10,7 @@ import time
 import bpy
 from mathutils import Vector
 
-from . import jobs, object_properties, placement, population, scene_builder
+from . import jobs, object_properties, placement, population, preferences, scene_builder
 from .runtime import STATE, JobState
 
 TIMER_INTERVAL_BUSY = 0.02
@@ -146,7 +146,8 @@ def build_result(job: JobState, slot_index: int, mesh) -> None:
             mesh.vertices, provenance.target_length, slot.max_width))
     keep_name = slot.replace and provenance.explicit   # a seedless object keeps the name the user knows it by
     name = slot.replace if keep_name else (slot.name or object_name(provenance))
-    data = scene_builder.build_data(name, mesh.vertices, mesh.texture, topology, provenance.target_length)
+    data = scene_builder.build_data(name, mesh.vertices, mesh.texture, topology, provenance.target_length,
+                                    _material_style())
     if slot.replace:
         obj = bpy.data.objects.get(slot.replace)
         if obj is None or obj.type != "MESH":
@@ -168,6 +169,14 @@ def build_result(job: JobState, slot_index: int, mesh) -> None:
             obj.display_type = "BOUNDS"   # viewport only: renders still show the textured mesh
     object_properties.write(obj, provenance)
     job.built.append(obj.name)
+
+
+def _material_style() -> str:
+    """The *Materials* preference (the default style when the add-on's preferences are not reachable)."""
+    try:
+        return preferences.get().material_style
+    except (KeyError, AttributeError):
+        return scene_builder.MATERIAL_STYLES[0][0]
 
 
 def with_latent(provenance, mesh):

@@ -2,7 +2,7 @@
 
 import bpy
 
-from . import addressing, protocol, runtime
+from . import addressing, protocol, runtime, scene_builder
 from .model_card import model_card_line
 from .runtime import STATE
 
@@ -36,6 +36,9 @@ class GAN3D_AddonPreferences(bpy.types.AddonPreferences):
         name="Bounds above", default=200, min=0, soft_max=5000,
         description="When the scene would hold more generated objects than this, new ones display as bounding "
                     "boxes in the viewport (renders are unaffected)")
+    material_style: bpy.props.EnumProperty(
+        name="Materials", items=scene_builder.MATERIAL_STYLES, default="PRINCIPLED",
+        description="How each generated car's material is built (new objects only)")
     keys_directory: bpy.props.StringProperty(
         name="CURVE keys", default="", subtype="DIR_PATH",
         description="Optional: folder with server.key and client.key_secret for a remote backend using CurveZMQ")
@@ -46,6 +49,7 @@ class GAN3D_AddonPreferences(bpy.types.AddonPreferences):
         layout.prop(self, "timeout")
         layout.prop(self, "keys_directory")
         layout.prop(self, "bounds_threshold")
+        layout.prop(self, "material_style")
         box = layout.box()
         box.label(text="Local backend")
         box.prop(self, "backend_command")

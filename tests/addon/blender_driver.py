@@ -483,6 +483,55 @@ def looks():
     return facts
 
 
+def material_graph(obj) -> dict:
+    """What feeds the object's Material Output: node types, the links into Surface and Base Color, the group."""
+    tree = obj.material_slots[0].material.node_tree
+    output = next(n for n in tree.nodes if n.type == "OUTPUT_MATERIAL")
+    surface = output.inputs["Surface"].links[0].from_node if output.inputs["Surface"].links else None
+    base = surface.inputs["Base Color"].links[0].from_node if surface and surface.inputs["Base Color"].links else None
+    group = surface.node_tree if surface is not None and surface.type == "GROUP" else None
+    inner = next((n for n in group.nodes if n.type == "BSDF_PRINCIPLED"), None) if group else None
+    return {"types": sorted(n.type for n in tree.nodes), "surface": surface.type if surface else None,
+            "base_color_from": base.type if base else None, "group": group.name if group else None,
+            "roughness": float((inner or surface).inputs["Roughness"].default_value)
+            if (inner or (surface is not None and surface.type == "BSDF_PRINCIPLED")) else None}
+
+
+@scenario
+def material_styles():
+    """PRINCIPLED (default): a BSDF per material; SHARED: every car's texture feeds one shared group; an edited
+    group is kept, a group that lost its sockets is replaced by a new one."""
+    s = bpy.context.scene.gan3d
+    facts = {"default": [material_graph(o) for o in generated_objects()], "preference": prefs().material_style,
+             "groups_before": sorted(g.name for g in bpy.data.node_groups)}
+    made = []
+
+    def generate(style):
+        prefs().material_style = style
+        before = {o.name for o in generated_objects()}
+        s.count, s.placement, s.randomise_seed, s.seed = 1, "CURSOR", False, 4242 + len(made)
+        bpy.context.scene.cursor.location = (0.0, 200.0 + 10 * len(made), 0.0)
+        bpy.ops.gan3d.generate()
+        wait()
+        new = new_objects(before)
+        made.extend(new)
+        return [material_graph(o) for o in new]
+
+    facts["shared"] = generate("SHARED")
+    facts["shared_second"] = generate("SHARED")
+    group = bpy.data.node_groups["gan3d Car Surface"]
+    next(n for n in group.nodes if n.type == "BSDF_PRINCIPLED").inputs["Roughness"].default_value = 0.2
+    facts["shared_after_edit"] = generate("SHARED")
+    item = next(i for i in group.interface.items_tree if i.item_type == "SOCKET" and i.name == "Base Color")
+    group.interface.remove(item)
+    facts["shared_after_break"] = generate("SHARED")
+    facts["groups"] = sorted(g.name for g in bpy.data.node_groups)
+    for obj in made:
+        bpy.data.objects.remove(obj)
+    prefs().material_style = "PRINCIPLED"
+    return facts
+
+
 @scenario
 def regenerate_latent_objects():
     """Regenerate on seedless objects: New Seed keeps a class blend; Same Seed rebuilds from the stored latent."""

@@ -151,6 +151,25 @@ def test_generate_ten_cars_in_a_grid(run):
         assert not overlap, (a["name"], b["name"])
 
 
+def test_materials_carry_a_principled_bsdf_by_default_or_share_one_surface_group(run):
+    facts = _facts(run, "material_styles")
+    assert facts["preference"] == "PRINCIPLED" and facts["groups_before"] == []
+    assert len(facts["default"]) >= 10
+    for graph in facts["default"]:
+        assert graph["types"] == ["BSDF_PRINCIPLED", "OUTPUT_MATERIAL", "TEX_IMAGE"]
+        assert graph["surface"] == "BSDF_PRINCIPLED" and graph["base_color_from"] == "TEX_IMAGE"
+        assert graph["roughness"] == pytest.approx(0.55)
+    shared = {"types": ["GROUP", "OUTPUT_MATERIAL", "TEX_IMAGE"], "surface": "GROUP", "base_color_from": "TEX_IMAGE",
+              "group": "gan3d Car Surface", "roughness": pytest.approx(0.55)}
+    assert facts["shared"] == [shared] and facts["shared_second"] == [shared]   # one group, used by both
+    [edited] = facts["shared_after_edit"]          # the user's edit of the group is what new cars get
+    assert edited["group"] == "gan3d Car Surface" and edited["roughness"] == pytest.approx(0.2)
+    [fresh] = facts["shared_after_break"]          # the broken group is left alone, a new one is made
+    assert fresh["group"] != "gan3d Car Surface" and fresh["group"].startswith("gan3d Car Surface")
+    assert fresh["base_color_from"] == "TEX_IMAGE" and fresh["roughness"] == pytest.approx(0.55)
+    assert facts["groups"] == sorted(["gan3d Car Surface", fresh["group"]])
+
+
 def test_regenerate_keeps_transforms_and_collections(run):
     facts = _facts(run, "regenerate_keeps_transforms")
     for before, after in zip(facts["before"], facts["after"]):
