@@ -8,9 +8,9 @@ properties of :mod:`.object_properties`. Objects live in the "Generated" collect
 Material styles (:data:`MATERIAL_STYLES`, the *Materials* preference): ``PRINCIPLED`` (default) puts a Principled
 BSDF in every material, the layout the FBX and glTF exporters read. ``SHARED`` wires each material as Image
 Texture → one shared node group holding the Principled BSDF (:data:`SURFACE_GROUP_NAME`) → Material Output: editing
-the group restyles every car, and Blender's undo steps in a scene of hundreds of cars cost less (500 cars: the
-batch's undo step 0.65–0.7×, later undo steps 0.6×; ``benchmarks.bench_population``), but the FBX exporter does not
-see a texture behind a group (glTF does).
+the group restyles every car, and the undo step of every later operator in a scene of hundreds of cars costs less
+(500 cars: 0.62–0.77×; the batch's own undo step 0.8–1.0×; ``benchmarks.bench_population``), but the FBX exporter
+does not see a texture behind a group (glTF does).
 """
 from __future__ import annotations
 
